@@ -1,0 +1,37 @@
+# vigil — the README's two commands are `make demo` and `make test`.
+GO ?= go
+BIN := bin/vigil
+
+.PHONY: all setup build test test-race demo bench lint clean
+
+all: build
+
+setup:
+	@./scripts/setup.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vigil
+
+## test: install what is missing, then vet and run every test against real services.
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 12m ./...
+
+## test-race: the same under the race detector (slower).
+test-race: setup
+	$(GO) test -count=1 -race -timeout 30m ./...
+
+## demo: the whole pipeline on its embedded default with live progress.
+demo: setup build
+	./$(BIN) demo
+
+## bench: decoder and end-to-end ingest benchmarks (figures go in docs/benchmarks.md).
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./ingest/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vigilhq/vigil/internal/config"
+	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+)
+
+func cmdMigrate() command {
+	c := command{name: "migrate", summary: "create or upgrade the ClickHouse schema (idempotent)", usage: `
+Usage:
+  vigil migrate --config FILE [--status]
+
+Applies every embedded migration not yet recorded in schema_migrations.
+Safe to run again and from several processes at once. --status lists
+pending migrations without applying them.
+
+Examples:
+  vigil migrate --config /etc/vigil/vigil.yaml
+  VIGIL_CLICKHOUSE_ADDR=ch:9000 vigil migrate --status`}
+	c.run = func(ctx context.Context, env *cmdEnv, args []string) error {
+		fs := newFlags(&c, env)
+		path := fs.String("config", "", "config file (YAML); empty means defaults plus environment")
+		status := fs.Bool("status", false, "list pending migrations only")
+		if done, err := parseFlags(fs, args); done {
+			return err
+		}
+		cfg, err := config.Load(*path, env.getenv)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		conn, err := openClickHouse(ctx, cfg.ClickHouse, env.getenv)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		db := cfg.ClickHouse.Database
+		if *status {
+			pending, err := chschema.Pending(ctx, conn, db)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "database %s: %d pending migration(s) %v\n", db, len(pending), pending)
+			return nil
+		}
+		res, err := chschema.Migrate(ctx, conn, db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "database %s: applied %v, schema version %d\n", db, res.Applied, res.Current)
+		return nil
+	}
+	return c
+}

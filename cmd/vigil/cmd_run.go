@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigilhq/vigil/internal/config"
+	"github.com/vigilhq/vigil/internal/telemetry"
+)
+
+func cmdRun() command {
+	c := command{name: "run", summary: "consume session events into ClickHouse until SIGINT/SIGTERM", usage: `
+Usage:
+  vigil run --config FILE [--no-migrate]
+
+Migrates the ClickHouse schema (unless --no-migrate), joins the consumer
+group and ingests until interrupted, then drains: every partition flushes
+its buffered events and commits before vigil leaves the group. Admin
+endpoints (/metrics, /healthz, /readyz, /debug/pprof/) are on admin.listen.
+
+Examples:
+  vigil run --config /etc/vigil/vigil.yaml
+  VIGIL_KAFKA_BROKERS=kafka:9092 VIGIL_CLICKHOUSE_ADDR=ch:9000 vigil run --no-migrate`}
+	c.run = func(ctx context.Context, env *cmdEnv, args []string) error {
+		fs := newFlags(&c, env)
+		path := fs.String("config", "", "config file (YAML); empty means defaults plus environment")
+		noMigrate := fs.Bool("no-migrate", false, "do not apply migrations; fail if any are pending")
+		if done, err := parseFlags(fs, args); done {
+			return err
+		}
+		cfg, err := config.Load(*path, env.getenv)
+		if err != nil {
+			return err
+		}
+		log := telemetry.NewLogger(env.stderr, cfg.Log.Level, cfg.Log.Format)
+		p, err := startPipeline(ctx, cfg, env, log, !*noMigrate)
+		if err != nil {
+			return err
+		}
+		log.Info("vigil running", "topic", cfg.Kafka.Topic, "group", cfg.Kafka.Group, "database", cfg.ClickHouse.Database)
+		<-ctx.Done()
+		log.Info("shutting down: draining partitions", "timeout", cfg.Ingest.DrainTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Ingest.DrainTimeout+10*time.Second)
+		defer cancel()
+		if err := p.stop(sctx); err != nil {
+			return err
+		}
+		log.Info("vigil stopped", "events", p.ingester.Stats().Events, "dead_letters", p.ingester.Stats().Invalid)
+		return nil
+	}
+	return c
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/internal/config"
+	"github.com/vigilhq/vigil/internal/telemetry"
+	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+)
+
+func lookupEnv(k string) (string, bool) { return os.LookupEnv(k) }
+
+// tlsConfig builds a *tls.Config from a TLS section, or nil when disabled.
+func tlsConfig(key string, t config.TLS) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.ca_file: %w", key, err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s.ca_file: no PEM certificates in %s", key, t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.cert_file/key_file: %w", key, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// kafkaClients builds the dialer (consumer group, readers) and transport
+// (writers, admin requests) from the kafka section.
+func kafkaClients(k config.Kafka) (*kafka.Dialer, *kafka.Transport, error) {
+	tc, err := tlsConfig("kafka.tls", k.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mech sasl.Mechanism
+	if k.SASL.Mechanism != "" {
+		pw, err := k.SASL.Password()
+		if err != nil {
+			return nil, nil, err
+		}
+		switch k.SASL.Mechanism {
+		case "plain":
+			mech = plain.Mechanism{Username: k.SASL.Username, Password: pw}
+		case "scram-sha-256":
+			mech, err = scram.Mechanism(scram.SHA256, k.SASL.Username, pw)
+		case "scram-sha-512":
+			mech, err = scram.Mechanism(scram.SHA512, k.SASL.Username, pw)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("kafka.sasl: %w", err)
+		}
+	}
+	d := &kafka.Dialer{ClientID: k.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: tc, SASLMechanism: mech}
+	t := &kafka.Transport{ClientID: k.ClientID, TLS: tc, SASL: mech, DialTimeout: 10 * time.Second}
+	return d, t, nil
+}
+
+// openClickHouse connects with the clickhouse section.
+func openClickHouse(ctx context.Context, c config.ClickHouse, getenv func(string) (string, bool)) (driver.Conn, error) {
+	pw, err := c.Password(getenv)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsConfig("clickhouse.tls", c.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return chschema.Open(ctx, chschema.ConnOptions{
+		Addr: c.Addr, Username: c.Username, Password: pw, DialTimeout: c.DialTimeout,
+		ReadTimeout: c.ReadTimeout, MaxOpenConns: c.MaxOpenConns, Compression: c.Compression, TLS: tc,
+	})
+}
+
+// newRegistry returns a registry with Go runtime and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// pipeline is the running ingest service: admin server, ClickHouse, ingester.
+type pipeline struct {
+	log      *slog.Logger
+	admin    *telemetry.Admin
+	conn     driver.Conn
+	ingester *ingest.Ingester
+}
+
+// startPipeline connects to ClickHouse (retrying until ctx ends), migrates
+// unless told not to, and starts ingest: sinks before sources.
+func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *slog.Logger, migrate bool) (*pipeline, error) {
+	reg := newRegistry()
+	p := &pipeline{log: log, admin: telemetry.NewAdmin(cfg.Admin.Listen, reg, log)}
+	if err := p.admin.Start(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.Admin.Listen != "" {
+		log.Info("admin listening", "addr", p.admin.Addr())
+	}
+	migrated := fmt.Errorf("waiting for clickhouse")
+	p.admin.AddCheck("clickhouse schema", func() error { return migrated })
+
+	// Connect and migrate, retrying: ClickHouse may start after vigil.
+	for attempt := 0; ; attempt++ {
+		err := func() error {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			conn, err := openClickHouse(cctx, cfg.ClickHouse, env.getenv)
+			if err != nil {
+				return err
+			}
+			if migrate {
+				res, err := chschema.Migrate(cctx, conn, cfg.ClickHouse.Database)
+				if err != nil {
+					conn.Close()
+					return err
+				}
+				log.Info("clickhouse schema migrated", "database", cfg.ClickHouse.Database, "applied", res.Applied, "version", res.Current)
+			} else {
+				pending, err := chschema.Pending(cctx, conn, cfg.ClickHouse.Database)
+				if err != nil {
+					conn.Close()
+					return err
+				}
+				if len(pending) > 0 {
+					conn.Close()
+					return fmt.Errorf("--no-migrate: database %s has pending migrations %v; run vigil migrate", cfg.ClickHouse.Database, pending)
+				}
+			}
+			p.conn = conn
+			return nil
+		}()
+		if err == nil {
+			break
+		}
+		migrated = err
+		wait := min(time.Duration(1<<min(attempt, 5))*time.Second, 30*time.Second)
+		log.Warn("clickhouse not ready; retrying", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			p.admin.Shutdown(context.Background())
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	migrated = nil
+
+	dialer, transport, err := kafkaClients(cfg.Kafka)
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	in, err := ingest.New(ingest.Options{
+		Config: cfg.Ingest, Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group,
+		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
+		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
+		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
+	})
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	if err := in.Start(ctx); err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	p.ingester = in
+	p.admin.AddCheck("ingest", in.Ready)
+	return p, nil
+}
+
+// stop shuts down in reverse order of start: sources, then sinks, then admin.
+func (p *pipeline) stop(ctx context.Context) error {
+	var err error
+	if p.ingester != nil {
+		err = p.ingester.Shutdown(ctx)
+	}
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	if aerr := p.admin.Shutdown(ctx); aerr != nil && err == nil {
+		err = aerr
+	}
+	return err
+}

@@ -1,0 +1,427 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/schemas"
+	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+	"github.com/vigilhq/vigil/sim"
+)
+
+const (
+	topic    = "session-events"
+	dlqTopic = "vigil.dlq"
+	group    = "vigil"
+)
+
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"), // Transport's metadata refresher, one per kafka.Transport, lives with the process
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// env is one test's Kafka, ClickHouse database and helpers.
+type env struct {
+	t       *testing.T
+	brokers []string
+	conn    driver.Conn
+	db      string
+	srvAddr string
+}
+
+func newEnv(t *testing.T, ownClickHouse bool) (*env, func() error, func(context.Context) error) {
+	t.Helper()
+	_, brokers := testenv.Kafka(t, map[string]int{topic: 4, dlqTopic: 2})
+	srv := testenv.ClickHouse(t)
+	if ownClickHouse {
+		srv = testenv.OwnClickHouse(t)
+	}
+	e := &env{t: t, brokers: brokers, conn: testenv.Conn(t, srv), db: testenv.Database(t), srvAddr: srv.Addr()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := chschema.Migrate(ctx, e.conn, e.db); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return e, srv.Stop, srv.Restart
+}
+
+func (e *env) ingester(cfg ingest.Config, log *slog.Logger) *ingest.Ingester {
+	e.t.Helper()
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	in, err := ingest.New(ingest.Options{
+		Config: cfg, Brokers: e.brokers, Topic: topic, Group: group, DLQTopic: dlqTopic,
+		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
+		Sink: ingest.NewClickHouseSink(e.conn, e.db), Logger: log,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := in.Shutdown(ctx); err != nil {
+			e.t.Errorf("shutdown: %v", err)
+		}
+	})
+	return in
+}
+
+// produce writes n messages of s to the events topic and returns the expected counts.
+func (e *env) produce(s *sim.Stream, n int, want *expect) {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, 0, 1000)
+	flush := func() {
+		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			e.t.Fatalf("produce: %v", err)
+		}
+		recs = recs[:0]
+	}
+	for range n {
+		m := s.Next()
+		want.add(m)
+		recs = append(recs, &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value, Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}})
+		if len(recs) == cap(recs) {
+			flush()
+		}
+	}
+	flush()
+}
+
+// expect accumulates what the stream sent.
+type expect struct {
+	mu       sync.Mutex
+	valid    int
+	byReason map[schemas.Reason]int
+	sample   map[string][]byte // a few valid events by id, to compare with what ClickHouse stored
+}
+
+func newExpect() *expect {
+	return &expect{byReason: map[schemas.Reason]int{}, sample: map[string][]byte{}}
+}
+
+func (x *expect) add(m sim.Message) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if m.Valid {
+		x.valid++
+		if x.valid%997 == 0 {
+			x.sample[m.ID] = m.Value
+		}
+		return
+	}
+	x.byReason[m.Reason]++
+}
+
+func (x *expect) invalid() int {
+	n := 0
+	for _, c := range x.byReason {
+		n += c
+	}
+	return n
+}
+
+func (e *env) scalar(query string) uint64 {
+	e.t.Helper()
+	var n uint64
+	if err := e.conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
+		}
+		<-tick.C
+	}
+}
+
+// waitCaughtUp waits until the ingester has made want durable and lag is 0.
+func waitCaughtUp(t *testing.T, in *ingest.Ingester, timeout time.Duration, total int) {
+	t.Helper()
+	waitFor(t, timeout, "lag 0 on every partition", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lags, err := in.Lag(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		var sum, end int64
+		for _, l := range lags {
+			sum += l.Messages
+			end += l.LogEnd
+		}
+		return sum == 0 && end == int64(total), fmt.Sprintf("lag %d, log end %d of %d: %+v", sum, end, total, lags)
+	})
+}
+
+// checkStored asserts the exact contents of events and dead_letters and the DLQ topic.
+func (e *env) checkStored(want *expect, dlqExact bool) {
+	e.t.Helper()
+	db := e.db
+	if got := e.scalar("SELECT count() FROM " + db + ".events FINAL"); got != uint64(want.valid) {
+		e.t.Errorf("events after dedup: got %d, want %d", got, want.valid)
+	}
+	if got := e.scalar("SELECT uniqExact(id) FROM " + db + ".events"); got != uint64(want.valid) {
+		e.t.Errorf("distinct event ids: got %d, want %d", got, want.valid)
+	}
+	if got := e.scalar("SELECT count() FROM " + db + ".dead_letters FINAL"); got != uint64(want.invalid()) {
+		e.t.Errorf("dead_letters after dedup: got %d, want %d", got, want.invalid())
+	}
+	rows, err := e.conn.Query(context.Background(), "SELECT reason, count() FROM (SELECT * FROM "+db+".dead_letters FINAL) GROUP BY reason")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got := map[schemas.Reason]int{}
+	for rows.Next() {
+		var r string
+		var n uint64
+		if err := rows.Scan(&r, &n); err != nil {
+			e.t.Fatal(err)
+		}
+		got[schemas.Reason(r)] = int(n)
+	}
+	rows.Close()
+	for _, r := range sim.InvalidReasons {
+		if got[r] != want.byReason[r] || got[r] == 0 {
+			e.t.Errorf("dead_letters with reason %s: got %d, want %d (> 0)", r, got[r], want.byReason[r])
+		}
+	}
+	// Stored exactly as sent: decode the original and compare with the row.
+	for id, raw := range want.sample {
+		var ev schemas.Event
+		if err := schemas.NewDecoder(schemas.DecoderConfig{}).Decode(raw, &ev); err != nil {
+			e.t.Fatal(err)
+		}
+		var (
+			typ, user, sess, fam, ip, ua, country string
+			timeNS                                int64
+			asn                                   uint32
+			lat                                   *float64
+		)
+		err := e.conn.QueryRow(context.Background(), "SELECT toString(type), user_id, session_id, family_id, ip, user_agent, country, time_ns, asn, latency_ms FROM "+db+".events WHERE id = ? LIMIT 1", id).
+			Scan(&typ, &user, &sess, &fam, &ip, &ua, &country, &timeNS, &asn, &lat)
+		if err != nil {
+			e.t.Fatalf("event %s: %v", id, err)
+		}
+		if typ != ev.Type.String() || user != ev.UserID || sess != ev.SessionID || fam != ev.FamilyID || ip != ev.IP ||
+			ua != ev.UserAgent || country != ev.Country || timeNS != ev.Time.UnixNano() || asn != ev.ASN ||
+			(lat == nil) != !ev.HasLatency || (lat != nil && *lat != ev.LatencyMS) {
+			e.t.Errorf("event %s stored differently than sent:\nsent %+v\ngot type=%s user=%s session=%s family=%s ip=%s ua=%s country=%s time_ns=%d asn=%d", id, ev, typ, user, sess, fam, ip, ua, country, timeNS, asn)
+		}
+	}
+	// The DLQ topic holds every rejected message with its reason headers.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(dlqTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	seen := map[string]bool{}
+	byReason := map[schemas.Reason]int{}
+	total := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(seen) < want.invalid() && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			total++
+			pos := h["vigil-partition"] + "/" + h["vigil-offset"]
+			if h["vigil-topic"] != topic || h["vigil-partition"] == "" || h["vigil-offset"] == "" || h["traceparent"] == "" {
+				e.t.Errorf("DLQ record lacks headers: %v", h)
+			}
+			if !seen[pos] {
+				seen[pos] = true
+				byReason[schemas.Reason(h["vigil-reason"])]++
+			}
+		})
+	}
+	if len(seen) != want.invalid() {
+		e.t.Errorf("DLQ topic: %d distinct rejected messages, want %d", len(seen), want.invalid())
+	}
+	if dlqExact && total != want.invalid() {
+		e.t.Errorf("DLQ topic: %d records, want exactly %d", total, want.invalid())
+	}
+	for r, n := range want.byReason {
+		if byReason[r] != n {
+			e.t.Errorf("DLQ topic reason %s: got %d, want %d", r, byReason[r], n)
+		}
+	}
+}
+
+// TestIngestExactlyOnceAfterDedup is acceptance 1: 100,000 valid events and
+// 1,000 invalid messages (every reason) end up exactly once in ClickHouse,
+// the dead_letters table and the DLQ topic.
+func TestIngestExactlyOnceAfterDedup(t *testing.T) {
+	e, _, _ := newEnv(t, false)
+	want := newExpect()
+	e.produce(sim.NewStream(sim.StreamConfig{Seed: 1, Users: 5000, InvalidEvery: 101}), 101_000, want)
+	if want.valid != 100_000 || want.invalid() != 1_000 {
+		t.Fatalf("stream: %d valid, %d invalid", want.valid, want.invalid())
+	}
+	in := e.ingester(ingest.DefaultConfig(), nil)
+	waitCaughtUp(t, in, 2*time.Minute, 101_000)
+	if s := in.Stats(); s.Events != 100_000 || s.Invalid != 1_000 {
+		t.Errorf("stats: %+v, want 100000 events and 1000 invalid", s)
+	}
+	// Without replays nothing was even inserted twice.
+	if got := e.scalar("SELECT count() FROM " + e.db + ".events"); got != 100_000 {
+		t.Errorf("events rows before dedup: got %d, want 100000", got)
+	}
+	if err := in.Ready(); err != nil {
+		t.Errorf("not ready after catching up: %v", err)
+	}
+	e.checkStored(want, true)
+}
+
+// TestClickHouseOutage is acceptance 3: with ClickHouse stopped, vigil keeps
+// running, commits nothing, reports not ready and growing lag; when it is
+// back, it catches up with nothing lost.
+func TestClickHouseOutage(t *testing.T) {
+	e, stop, restart := newEnv(t, true)
+	want := newExpect()
+	s := sim.NewStream(sim.StreamConfig{Seed: 3, Users: 2000, InvalidEvery: 50})
+	e.produce(s, 20_000, want)
+	cfg := ingest.DefaultConfig()
+	cfg.BatchSize = 2000
+	cfg.RetryMax = 500 * time.Millisecond
+	cfg.LagInterval = 200 * time.Millisecond
+	in := e.ingester(cfg, nil)
+	waitCaughtUp(t, in, time.Minute, 20_000)
+
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "not ready while ClickHouse is down", func() (bool, string) {
+		err := in.Ready()
+		return err != nil, fmt.Sprint(err)
+	})
+	committed := in.Stats().Commits
+	e.produce(s, 20_000, want)
+	lagAt := func() int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lags, err := in.Lag(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, l := range lags {
+			n += l.Messages
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, "lag to reach what was produced during the outage", func() (bool, string) {
+		n := lagAt()
+		return n == 20_000, fmt.Sprintf("lag %d", n)
+	})
+	if err := in.Ready(); err == nil {
+		t.Error("ready while ClickHouse is down")
+	}
+	if got := in.Stats().Commits; got != committed {
+		t.Errorf("committed %d batches while ClickHouse was down", got-committed)
+	}
+
+	if err := restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, in, 2*time.Minute, 40_000)
+	waitFor(t, 10*time.Second, "ready after ClickHouse is back", func() (bool, string) {
+		err := in.Ready()
+		return err == nil, fmt.Sprint(err)
+	})
+	e.checkStored(want, false)
+}
+
+// TestRebalance is acceptance 4: a second member joins mid-stream and later
+// leaves; nothing is lost and no partition is stuck.
+func TestRebalance(t *testing.T) {
+	e, _, _ := newEnv(t, false)
+	want := newExpect()
+	s := sim.NewStream(sim.StreamConfig{Seed: 4, Users: 3000, InvalidEvery: 200})
+	cfg := ingest.DefaultConfig()
+	cfg.BatchSize = 1000
+	cfg.FlushInterval = 100 * time.Millisecond
+	cfg.LagInterval = 200 * time.Millisecond
+
+	a := e.ingester(cfg, nil)
+	e.produce(s, 10_000, want)
+	waitFor(t, time.Minute, "first member to ingest", func() (bool, string) {
+		return a.Stats().Events > 0, fmt.Sprintf("%+v", a.Stats())
+	})
+
+	b := e.ingester(cfg, nil)
+	waitFor(t, time.Minute, "rebalance onto two members", func() (bool, string) {
+		return a.Stats().Generations >= 2 && b.Stats().Generations >= 1, fmt.Sprintf("a %+v b %+v", a.Stats(), b.Stats())
+	})
+	e.produce(s, 10_000, want)
+	waitFor(t, time.Minute, "second member to ingest", func() (bool, string) {
+		return b.Stats().Events > 0, fmt.Sprintf("b %+v", b.Stats())
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.produce(s, 10_000, want)
+	waitCaughtUp(t, a, 2*time.Minute, 30_000)
+	if a.Stats().Generations < 3 {
+		t.Errorf("first member saw %d generations, want ≥ 3 (join, rebalance, leave)", a.Stats().Generations)
+	}
+	e.checkStored(want, false)
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+var _ = strconv.Itoa

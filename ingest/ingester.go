@@ -1,0 +1,613 @@
+// Package ingest consumes session events from Kafka and makes them durable in
+// ClickHouse, at least once and with nothing lost.
+//
+// One kafka-go consumer group member per process; per assigned partition a
+// fetcher feeds a bounded channel, a worker decodes and validates each message
+// in order into a columnar batch (by size or time), and a writer makes each
+// batch durable — events in ClickHouse, invalid messages in the dead-letter
+// topic and the dead_letters table — and only then commits the partition's
+// offset. Transient failures are retried with jittered backoff forever;
+// meanwhile the bounded buffers fill and fetching stops (push back), so a slow
+// or absent ClickHouse costs lag, never data.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigilhq/vigil/schemas"
+)
+
+// Options wires an Ingester to Kafka and a Sink.
+type Options struct {
+	Config            Config
+	Brokers           []string
+	Topic             string
+	Group             string
+	DLQTopic          string
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// Dialer is used by the consumer group and partition readers (TLS, SASL); nil uses kafka-go's default.
+	Dialer *kafka.Dialer
+	// Transport is used by the DLQ writer and the lag monitor (TLS, SASL); nil uses kafka-go's default.
+	Transport kafka.RoundTripper
+	Sink      Sink
+	Metrics   *Metrics // nil creates unregistered metrics
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Ingester runs the consume → decode → persist → commit pipeline. Start it
+// once; Shutdown is idempotent. Its methods are safe for concurrent use.
+type Ingester struct {
+	o   Options
+	cfg Config
+	log *slog.Logger
+	m   *Metrics
+
+	group *kafka.ConsumerGroup
+	dlq   *kafka.Writer
+	lagc  *kafka.Client
+
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	stopped   chan struct{}
+
+	consuming   atomic.Bool
+	storeErr    atomic.Pointer[string]
+	parts       sync.Map // partition int → *partitionState
+	nEvents     atomic.Int64
+	nInvalid    atomic.Int64
+	nCommitted  atomic.Int64
+	nGeneration atomic.Int64
+}
+
+// partitionState is what the lag monitor needs from an owned partition.
+type partitionState struct {
+	mu      sync.Mutex
+	pending []time.Time // event time of the first message of each uncommitted batch, oldest first
+}
+
+// Stats are cumulative counts since Start, for progress displays and tests.
+type Stats struct {
+	Events      int64 // valid events made durable
+	Invalid     int64 // messages dead-lettered
+	Commits     int64 // successful offset commits
+	Generations int64 // consumer-group generations joined
+}
+
+// New checks the options and returns an unstarted Ingester.
+func New(o Options) (*Ingester, error) {
+	if err := o.Config.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(o.Brokers) == 0:
+		return nil, errors.New("ingest: no brokers")
+	case o.Topic == "" || o.Group == "" || o.DLQTopic == "":
+		return nil, errors.New("ingest: topic, group and dlq topic are required")
+	case o.Sink == nil:
+		return nil, errors.New("ingest: no sink")
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = 30 * time.Second
+	}
+	if o.RebalanceTimeout == 0 {
+		o.RebalanceTimeout = 30 * time.Second
+	}
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = 3 * time.Second
+	}
+	in := &Ingester{o: o, cfg: o.Config, log: o.Logger, m: o.Metrics, stopped: make(chan struct{})}
+	msg := "starting"
+	in.storeErr.Store(&msg)
+	return in, nil
+}
+
+// Start joins the consumer group and begins consuming in the background. It
+// returns quickly; errors joining the group are retried and logged.
+func (in *Ingester) Start(ctx context.Context) error {
+	start := kafka.FirstOffset
+	if in.cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                in.o.Group,
+		Brokers:           in.o.Brokers,
+		Dialer:            in.o.Dialer,
+		Topics:            []string{in.o.Topic},
+		SessionTimeout:    in.o.SessionTimeout,
+		RebalanceTimeout:  in.o.RebalanceTimeout,
+		HeartbeatInterval: in.o.HeartbeatInterval,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       start,
+		ErrorLogger:       kafkaLogger{in.log, "kafka consumer group"},
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: consumer group: %w", err)
+	}
+	in.group = group
+	in.dlq = &kafka.Writer{
+		Addr:         kafka.TCP(in.o.Brokers...),
+		Topic:        in.o.DLQTopic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    10000,
+		BatchBytes:   64 << 20,
+		BatchTimeout: 5 * time.Millisecond,
+		Transport:    in.o.Transport,
+		ErrorLogger:  kafkaLogger{in.log, "kafka dlq writer"},
+	}
+	in.lagc = &kafka.Client{Addr: kafka.TCP(in.o.Brokers...), Transport: in.o.Transport, Timeout: 10 * time.Second}
+	in.runCtx, in.cancelRun = context.WithCancel(context.WithoutCancel(ctx))
+	in.wg.Add(3)
+	go func() { defer in.wg.Done(); in.groupLoop() }()
+	go func() { defer in.wg.Done(); in.lagLoop() }()
+	go func() { defer in.wg.Done(); in.healthLoop() }()
+	return nil
+}
+
+// Shutdown leaves the group after every partition worker has drained: each
+// flushes its partial batch and commits (bounded by ingest.drain_timeout),
+// and returns when done or when ctx ends. It is idempotent.
+func (in *Ingester) Shutdown(ctx context.Context) error {
+	in.stopOnce.Do(func() {
+		go func() {
+			if in.group != nil {
+				_ = in.group.Close() // ends the generation, waits for the partition workers, leaves the group
+			}
+			if in.cancelRun != nil {
+				in.cancelRun()
+			}
+			in.wg.Wait()
+			if in.dlq != nil {
+				_ = in.dlq.Close()
+			}
+			in.consuming.Store(false)
+			in.m.Ready.Set(0)
+			close(in.stopped)
+		}()
+	})
+	select {
+	case <-in.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ingest: shutdown: %w", ctx.Err())
+	}
+}
+
+// Ready returns nil when the ingester is consuming and the store is
+// reachable, or an error saying why not.
+func (in *Ingester) Ready() error {
+	if !in.consuming.Load() {
+		return errors.New("not consuming: not a member of a consumer-group generation")
+	}
+	if p := in.storeErr.Load(); p != nil {
+		return fmt.Errorf("store unavailable: %s", *p)
+	}
+	return nil
+}
+
+// Stats returns cumulative counts since Start.
+func (in *Ingester) Stats() Stats {
+	return Stats{Events: in.nEvents.Load(), Invalid: in.nInvalid.Load(), Commits: in.nCommitted.Load(), Generations: in.nGeneration.Load()}
+}
+
+func (in *Ingester) setStoreErr(err error) {
+	if err == nil {
+		if in.storeErr.Load() != nil {
+			in.storeErr.Store(nil)
+			in.log.Info("clickhouse reachable again")
+		}
+	} else {
+		msg := err.Error()
+		if in.storeErr.Swap(&msg) == nil {
+			in.log.Warn("clickhouse unavailable; pushing back on Kafka", "err", err)
+		}
+	}
+	in.updateReady()
+}
+
+func (in *Ingester) updateReady() {
+	if in.Ready() == nil {
+		in.m.Ready.Set(1)
+	} else {
+		in.m.Ready.Set(0)
+	}
+}
+
+// groupLoop runs one generation after another until Shutdown.
+func (in *Ingester) groupLoop() {
+	for {
+		gen, err := in.group.Next(in.runCtx)
+		if err != nil {
+			if errors.Is(err, kafka.ErrGroupClosed) || in.runCtx.Err() != nil {
+				return
+			}
+			in.consuming.Store(false)
+			in.updateReady()
+			in.log.Warn("consumer group: join failed, retrying", "err", err)
+			continue
+		}
+		in.nGeneration.Add(1)
+		in.m.Rebalances.Inc()
+		assigned := gen.Assignments[in.o.Topic]
+		in.m.Assigned.Set(float64(len(assigned)))
+		ids := make([]int, 0, len(assigned))
+		for _, a := range assigned {
+			ids = append(ids, a.ID)
+		}
+		in.log.Info("consumer group: generation joined", "generation", gen.ID, "partitions", ids)
+		in.consuming.Store(true)
+		in.updateReady()
+		for _, a := range assigned {
+			gen.Start(func(ctx context.Context) { in.consumePartition(ctx, gen, a.ID, a.Offset) })
+		}
+	}
+}
+
+// healthLoop pings the store so readiness reflects it even without traffic.
+func (in *Ingester) healthLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(in.runCtx, 2*time.Second)
+		err := in.o.Sink.Ping(ctx)
+		cancel()
+		if in.runCtx.Err() != nil {
+			return
+		}
+		in.setStoreErr(err)
+		select {
+		case <-in.runCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// work is one batch in flight from a partition worker to its writer.
+type work struct {
+	events     EventColumns
+	dead       []DeadLetter
+	byType     [16]int
+	first      time.Time // event time of the first message, for lag in seconds
+	lastOffset int64     // -1 when empty
+}
+
+func (w *work) reset() {
+	w.events.Reset()
+	clear(w.dead)
+	w.dead = w.dead[:0]
+	w.byType = [16]int{}
+	w.first = time.Time{}
+	w.lastOffset = -1
+}
+
+func (w *work) empty() bool { return w.lastOffset < 0 }
+
+// consumePartition owns one partition for one generation: fetch → decode →
+// batch → persist → commit, and a drain when the generation ends.
+func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generation, partition int, offset int64) {
+	log := in.log.With("partition", partition)
+	plabel := strconv.Itoa(partition)
+	state := &partitionState{}
+	in.parts.Store(partition, state)
+	defer in.parts.Delete(partition)
+	defer in.m.BufferFill.DeleteLabelValues(plabel)
+
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       in.o.Brokers,
+		Topic:         in.o.Topic,
+		Partition:     partition,
+		Dialer:        in.o.Dialer,
+		MinBytes:      1,
+		MaxBytes:      16 << 20,
+		MaxWait:       250 * time.Millisecond,
+		QueueCapacity: 1000,
+		ErrorLogger:   kafkaLogger{log, "kafka reader"},
+	})
+	defer reader.Close()
+	if err := reader.SetOffset(offset); err != nil {
+		log.Error("set offset", "offset", offset, "err", err)
+		<-genCtx.Done()
+		return
+	}
+	log.Debug("partition assigned", "offset", offset)
+
+	// Fetcher: the bounded channel is the push-back point.
+	fetchCtx, stopFetch := context.WithCancel(genCtx)
+	defer stopFetch()
+	msgs := make(chan kafka.Message, in.cfg.QueueSize)
+	var fetchWG sync.WaitGroup
+	fetchWG.Add(1)
+	go func() {
+		defer fetchWG.Done()
+		for {
+			m, err := reader.FetchMessage(fetchCtx)
+			if err != nil {
+				if fetchCtx.Err() != nil {
+					return
+				}
+				log.Warn("fetch", "err", err)
+				continue
+			}
+			select {
+			case msgs <- m:
+			case <-fetchCtx.Done():
+				return
+			}
+		}
+	}()
+
+	// Writer: persists batches in order and commits after each.
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(genCtx))
+	defer cancelDrain()
+	batches := make(chan *work, 1)
+	free := make(chan *work, 2)
+	for range 2 {
+		w := &work{}
+		w.reset()
+		free <- w
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for w := range batches {
+			if in.persist(drainCtx, log, w) {
+				in.commit(log, gen, partition, w.lastOffset+1)
+				in.account(w)
+			}
+			state.mu.Lock()
+			if len(state.pending) > 0 {
+				state.pending = state.pending[1:]
+			}
+			state.mu.Unlock()
+			w.reset()
+			free <- w
+		}
+	}()
+
+	dec := schemas.NewDecoder(schemas.DecoderConfig{MaxMessageBytes: in.cfg.MaxMessageBytes, MaxFutureSkew: in.cfg.MaxFutureSkew, Now: in.o.Now})
+	var ev schemas.Event
+	cur := <-free
+	timer := time.NewTimer(in.cfg.FlushInterval)
+	defer timer.Stop()
+	flush := func() bool {
+		if cur.empty() {
+			return true
+		}
+		select {
+		case batches <- cur:
+		case <-genCtx.Done():
+			return false // cur is still ours; the drain sends it
+		}
+		select {
+		case cur = <-free:
+			return true
+		case <-genCtx.Done():
+			cur = nil
+			return false
+		}
+	}
+	fillTick := time.NewTicker(time.Second)
+	defer fillTick.Stop()
+loop:
+	for {
+		select {
+		case m := <-msgs:
+			if cur.empty() {
+				timer.Reset(in.cfg.FlushInterval)
+			}
+			in.add(dec, &ev, cur, &m, state)
+			if cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize {
+				if !flush() {
+					break loop
+				}
+			}
+		case <-timer.C:
+			if !flush() {
+				break loop
+			}
+		case <-fillTick.C:
+			in.m.BufferFill.WithLabelValues(plabel).Set(float64(len(msgs)) / float64(cap(msgs)))
+		case <-genCtx.Done():
+			break loop
+		}
+	}
+
+	// Drain: stop fetching, persist and commit what is decoded, within the drain timeout.
+	stopFetch()
+	fetchWG.Wait()
+	timeout := time.AfterFunc(in.cfg.DrainTimeout, cancelDrain)
+	defer timeout.Stop()
+	if cur != nil && !cur.empty() {
+		batches <- cur
+	}
+	close(batches)
+	<-writerDone
+	if drainCtx.Err() != nil {
+		log.Warn("drain timed out; uncommitted messages will be replayed by the next owner", "timeout", in.cfg.DrainTimeout)
+	} else {
+		log.Debug("partition drained")
+	}
+}
+
+// add decodes one message into the batch: valid events as rows, invalid ones
+// as dead letters. Decode errors are permanent by construction.
+func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kafka.Message, state *partitionState) {
+	err := dec.Decode(m.Value, ev)
+	if w.empty() {
+		t := m.Time
+		if err == nil {
+			t = ev.Time
+		}
+		w.first = t
+		state.mu.Lock()
+		state.pending = append(state.pending, t)
+		state.mu.Unlock()
+	}
+	w.lastOffset = m.Offset
+	if err == nil {
+		w.events.Append(ev, int32(m.Partition), m.Offset)
+		w.byType[ev.Type]++
+		return
+	}
+	d := DeadLetter{
+		Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, MessageTime: m.Time.UTC(),
+		ReceivedAt: in.o.Now().UTC(), Key: m.Key, Value: m.Value, Reason: schemas.ReasonOf(err),
+	}
+	var de *schemas.DecodeError
+	if errors.As(err, &de) {
+		d.Field, d.Detail = de.Field, de.Detail
+	}
+	if d.Reason == "" {
+		d.Reason = schemas.ReasonMalformedJSON
+	}
+	for _, h := range m.Headers {
+		d.Headers = append(d.Headers, Header{Key: h.Key, Value: h.Value})
+	}
+	w.dead = append(w.dead, d)
+}
+
+// persist makes a batch durable, retrying transient failures until it
+// succeeds or ctx ends (drain timeout); it reports whether it succeeded.
+func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool {
+	step := func(op string, fn func(context.Context) error) bool {
+		err := retry(ctx, in.cfg.RetryInitial, in.cfg.RetryMax, fn, func(err error, wait time.Duration) {
+			in.m.Retries.WithLabelValues(op).Inc()
+			if op != opProduceDLQ {
+				in.setStoreErr(err)
+			}
+			log.Warn("retrying", "op", op, "in", wait.Round(time.Millisecond), "err", err)
+		})
+		if err != nil {
+			log.Error("giving up for now; the batch is not committed and will be replayed", "op", op, "err", err)
+			return false
+		}
+		return true
+	}
+	if n := w.events.Len(); n > 0 {
+		ok := step(opInsertEvents, func(ctx context.Context) error {
+			t0 := time.Now()
+			if err := in.o.Sink.WriteEvents(ctx, &w.events); err != nil {
+				return err
+			}
+			in.m.InsertDuration.WithLabelValues("events").Observe(time.Since(t0).Seconds())
+			in.m.RowsInserted.WithLabelValues("events").Add(float64(n))
+			in.setStoreErr(nil)
+			return nil
+		})
+		if !ok {
+			return false
+		}
+	}
+	if len(w.dead) > 0 {
+		if !step(opProduceDLQ, func(ctx context.Context) error { return in.produceDLQ(ctx, w.dead) }) {
+			return false
+		}
+		ok := step(opInsertDeadLetters, func(ctx context.Context) error {
+			t0 := time.Now()
+			if err := in.o.Sink.WriteDeadLetters(ctx, w.dead); err != nil {
+				return err
+			}
+			in.m.InsertDuration.WithLabelValues("dead_letters").Observe(time.Since(t0).Seconds())
+			in.m.RowsInserted.WithLabelValues("dead_letters").Add(float64(len(w.dead)))
+			return nil
+		})
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// produceDLQ writes rejected messages to the dead-letter topic with their
+// original key, value and headers plus vigil-* headers saying why and where from.
+func (in *Ingester) produceDLQ(ctx context.Context, dead []DeadLetter) error {
+	msgs := make([]kafka.Message, len(dead))
+	for i, d := range dead {
+		hs := make([]kafka.Header, 0, len(d.Headers)+6)
+		for _, h := range d.Headers {
+			hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		hs = append(hs,
+			kafka.Header{Key: "vigil-reason", Value: []byte(d.Reason)},
+			kafka.Header{Key: "vigil-topic", Value: []byte(d.Topic)},
+			kafka.Header{Key: "vigil-partition", Value: []byte(strconv.Itoa(int(d.Partition)))},
+			kafka.Header{Key: "vigil-offset", Value: []byte(strconv.FormatInt(d.Offset, 10))},
+		)
+		if d.Field != "" {
+			hs = append(hs, kafka.Header{Key: "vigil-field", Value: []byte(d.Field)})
+		}
+		if d.Detail != "" {
+			hs = append(hs, kafka.Header{Key: "vigil-detail", Value: []byte(d.Detail)})
+		}
+		msgs[i] = kafka.Message{Key: d.Key, Value: d.Value, Headers: hs, Time: d.MessageTime}
+	}
+	if err := in.dlq.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("produce to %s: %w", in.o.DLQTopic, err)
+	}
+	return nil
+}
+
+// commit commits next (the offset after the batch) for the partition. A
+// failed commit is not retried: the next batch commits a later offset, and
+// after a rebalance the new owner replays, which the tables deduplicate.
+func (in *Ingester) commit(log *slog.Logger, gen *kafka.Generation, partition int, next int64) {
+	t0 := time.Now()
+	err := gen.CommitOffsets(map[string]map[int]int64{in.o.Topic: {partition: next}})
+	if err != nil {
+		in.m.CommitErrors.Inc()
+		log.Warn("offset commit failed; will be replayed if not superseded", "offset", next, "err", err)
+		return
+	}
+	in.m.CommitDuration.Observe(time.Since(t0).Seconds())
+	in.m.Commits.Inc()
+	in.nCommitted.Add(1)
+}
+
+// account updates counters once a batch is durable.
+func (in *Ingester) account(w *work) {
+	in.m.Batches.Inc()
+	for t, n := range w.byType {
+		if n > 0 {
+			in.m.Events.WithLabelValues(schemas.Type(t).String()).Add(float64(n))
+		}
+	}
+	for _, d := range w.dead {
+		in.m.Invalid.WithLabelValues(string(d.Reason)).Inc()
+	}
+	in.nEvents.Add(int64(w.events.Len()))
+	in.nInvalid.Add(int64(len(w.dead)))
+}
+
+// kafkaLogger adapts kafka-go's Logger to slog at warn level.
+type kafkaLogger struct {
+	log  *slog.Logger
+	what string
+}
+
+func (k kafkaLogger) Printf(format string, args ...any) {
+	k.log.Warn(k.what, "msg", fmt.Sprintf(format, args...))
+}

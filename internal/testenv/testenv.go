@@ -1,0 +1,116 @@
+// Package testenv starts the real services tests need: a private
+// clickhouse-server on free ports and an in-process kfake Kafka cluster
+// reachable over TCP.
+//
+// A missing service skips the test, except when VIGIL_REQUIRE_SERVICES=1 (set
+// by CI), where it fails the test.
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/vigilhq/vigil/internal/chserver"
+	"github.com/vigilhq/vigil/internal/localkafka"
+	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+)
+
+// RequireServices reports whether missing services must fail tests (VIGIL_REQUIRE_SERVICES=1).
+func RequireServices() bool { return os.Getenv("VIGIL_REQUIRE_SERVICES") == "1" }
+
+// Missing skips t, or fails it when services are required, naming what is missing.
+func Missing(t testing.TB, what string, err error) {
+	t.Helper()
+	if RequireServices() {
+		t.Fatalf("%s is required (VIGIL_REQUIRE_SERVICES=1) but unavailable: %v", what, err)
+	}
+	t.Skipf("%s unavailable, skipping: %v", what, err)
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *chserver.Server
+	sharedErr  error
+	dbSeq      atomic.Int64
+)
+
+// Main runs the package's tests and then stops the shared ClickHouse server;
+// call it from TestMain.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared != nil {
+		_ = shared.Close()
+	}
+	return code
+}
+
+// ClickHouse returns the package's shared ClickHouse server, starting it on first use.
+func ClickHouse(t testing.TB) *chserver.Server {
+	t.Helper()
+	sharedOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shared, sharedErr = chserver.Start(ctx, chserver.Options{})
+	})
+	if sharedErr != nil {
+		Missing(t, "clickhouse-server", sharedErr)
+	}
+	return shared
+}
+
+// OwnClickHouse starts a ClickHouse server for t alone (for tests that stop
+// and restart it); it is closed when t ends.
+func OwnClickHouse(t testing.TB) *chserver.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := chserver.Start(ctx, chserver.Options{})
+	if err != nil {
+		if errors.Is(err, chserver.ErrNotInstalled) {
+			Missing(t, "clickhouse-server", err)
+		}
+		t.Fatalf("start clickhouse-server: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Conn opens a native-protocol connection to srv, closed when t ends.
+func Conn(t testing.TB, srv *chserver.Server) driver.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := chschema.Open(ctx, chschema.ConnOptions{Addr: []string{srv.Addr()}, Username: "default", MaxOpenConns: 8, ReadTimeout: time.Minute})
+	if err != nil {
+		t.Fatalf("connect to clickhouse: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// Database returns a fresh, unique database name for t (not yet created).
+func Database(t testing.TB) string {
+	return fmt.Sprintf("vigil_test_%d_%d", os.Getpid(), dbSeq.Add(1))
+}
+
+// Kafka starts an in-process kfake cluster listening on loopback TCP with the
+// given topics (name → partitions), closed when t ends, and returns its
+// seed broker addresses.
+func Kafka(t testing.TB, topics map[string]int) (*kfake.Cluster, []string) {
+	t.Helper()
+	c, err := localkafka.Start(topics)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c, c.ListenAddrs()
+}

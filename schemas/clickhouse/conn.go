@@ -1,0 +1,57 @@
+package clickhouse
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	chgo "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// ConnOptions says how to reach ClickHouse over the native protocol.
+type ConnOptions struct {
+	Addr         []string
+	Username     string
+	Password     string
+	DialTimeout  time.Duration
+	ReadTimeout  time.Duration
+	MaxOpenConns int
+	Compression  string // none, lz4 or zstd
+	TLS          *tls.Config
+}
+
+// Open connects and pings ClickHouse. The connection has no default
+// database: vigil qualifies every table with its database name.
+func Open(ctx context.Context, o ConnOptions) (driver.Conn, error) {
+	opts := &chgo.Options{
+		Addr:             o.Addr,
+		Auth:             chgo.Auth{Username: o.Username, Password: o.Password},
+		DialTimeout:      o.DialTimeout,
+		ReadTimeout:      o.ReadTimeout,
+		MaxOpenConns:     o.MaxOpenConns,
+		MaxIdleConns:     o.MaxOpenConns,
+		ConnMaxLifetime:  time.Hour,
+		TLS:              o.TLS,
+		ConnOpenStrategy: chgo.ConnOpenInOrder,
+	}
+	switch o.Compression {
+	case "lz4":
+		opts.Compression = &chgo.Compression{Method: chgo.CompressionLZ4}
+	case "zstd":
+		opts.Compression = &chgo.Compression{Method: chgo.CompressionZSTD}
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	conn, err := chgo.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open %v: %w", o.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse: ping %v: %w", o.Addr, err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,232 @@
+// Package clickhouse holds vigil's ClickHouse schema as numbered, embedded
+// SQL migrations, the migrator that applies them, and connection setup.
+//
+// The SQL uses only what Debian's ClickHouse 18.16 shares with current
+// releases (see DESIGN.md §4). Every statement is idempotent (IF NOT EXISTS),
+// so concurrent migrators are safe: whoever loses a race treats "already
+// exists" as success, and schema_migrations (a ReplacingMergeTree keyed by
+// version) collapses duplicate records.
+package clickhouse
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	chgo "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migration is one numbered schema change.
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string // with ${db} still unexpanded
+	Checksum   string   // sha256 of the file
+}
+
+var fileRE = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// Migrations returns the embedded migrations in version order.
+func Migrations() ([]Migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []Migration
+	for _, e := range entries {
+		m := fileRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("migrations: bad file name %q (want NNNN_name.sql)", e.Name())
+		}
+		body, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		v, _ := strconv.Atoi(m[1])
+		sum := sha256.Sum256(body)
+		out = append(out, Migration{Version: v, Name: m[2], Statements: splitStatements(string(body)), Checksum: hex.EncodeToString(sum[:])})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := range out {
+		if out[i].Version != i+1 {
+			return nil, fmt.Errorf("migrations: version %d missing or duplicated", i+1)
+		}
+	}
+	return out, nil
+}
+
+// splitStatements drops "--" comment lines and splits on ";" at line ends.
+func splitStatements(sql string) []string {
+	var stmts []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sql, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "--") || t == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			s := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
+			stmts = append(stmts, s)
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+// Result says what Migrate did.
+type Result struct {
+	Applied []int // versions applied by this call
+	Current int   // highest version recorded after the call
+}
+
+// ClickHouse error codes that mean another migrator won a race.
+const (
+	codeTableAlreadyExists    = 57
+	codeDatabaseAlreadyExists = 82
+)
+
+var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Migrate creates database db if needed and applies every migration not yet
+// recorded in db.schema_migrations. It is idempotent and safe to run from
+// several processes at once. An applied migration whose checksum changed is
+// an error: migrations are append-only.
+func Migrate(ctx context.Context, conn driver.Conn, db string) (Result, error) {
+	var res Result
+	if !dbNameRE.MatchString(db) {
+		return res, fmt.Errorf("migrate: bad database name %q", db)
+	}
+	migs, err := Migrations()
+	if err != nil {
+		return res, err
+	}
+	boot := []string{
+		"CREATE DATABASE IF NOT EXISTS " + db,
+		`CREATE TABLE IF NOT EXISTS ` + db + `.schema_migrations
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY version`,
+	}
+	for _, s := range boot {
+		if err := exec(ctx, conn, s); err != nil {
+			return res, fmt.Errorf("migrate: bootstrap: %w", err)
+		}
+	}
+	applied, err := appliedChecksums(ctx, conn, db)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range migs {
+		if sum, ok := applied[m.Version]; ok {
+			if sum != m.Checksum {
+				return res, fmt.Errorf("migrate: migration %04d_%s was changed after it was applied (checksum %.12s, recorded %.*s); add a new migration instead", m.Version, m.Name, m.Checksum, min(len(sum), 40), sum)
+			}
+			res.Current = m.Version
+			continue
+		}
+		for i, s := range m.Statements {
+			if err := exec(ctx, conn, strings.ReplaceAll(s, "${db}", db)); err != nil {
+				return res, fmt.Errorf("migrate: %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+		}
+		if err := record(ctx, conn, db, m); err != nil {
+			return res, fmt.Errorf("migrate: record %04d_%s: %w", m.Version, m.Name, err)
+		}
+		res.Applied = append(res.Applied, m.Version)
+		res.Current = m.Version
+	}
+	return res, nil
+}
+
+// Pending returns the versions not yet applied to db (all of them if db or
+// schema_migrations does not exist).
+func Pending(ctx context.Context, conn driver.Conn, db string) ([]int, error) {
+	migs, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	applied, err := appliedChecksums(ctx, conn, db)
+	if err != nil {
+		var ex *chgo.Exception
+		if errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81) { // UNKNOWN_TABLE, UNKNOWN_DATABASE
+			applied = nil
+		} else {
+			return nil, err
+		}
+	}
+	var out []int
+	for _, m := range migs {
+		if _, ok := applied[m.Version]; !ok {
+			out = append(out, m.Version)
+		}
+	}
+	return out, nil
+}
+
+// appliedChecksums maps each recorded version to its checksum; if
+// concurrent or past runs recorded different checksums for one version, the
+// value lists them comma-separated (and will not match any file).
+func appliedChecksums(ctx context.Context, conn driver.Conn, db string) (map[int]string, error) {
+	rows, err := conn.Query(ctx, "SELECT version, arrayStringConcat(arraySort(groupUniqArray(checksum)), ',') FROM "+db+".schema_migrations GROUP BY version")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]string{}
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+		}
+		out[int(v)] = sum
+	}
+	return out, rows.Err()
+}
+
+// record inserts m into schema_migrations. It uses a prepared batch: Debian's
+// ClickHouse 18.16 waits for a data block after an INSERT … VALUES sent as
+// plain query text.
+func record(ctx context.Context, conn driver.Conn, db string, m Migration) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, checksum, applied_at)")
+	if err != nil {
+		return err
+	}
+	if err := b.Append(uint32(m.Version), m.Name, m.Checksum, time.Now().UTC().Truncate(time.Second)); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return b.Send()
+}
+
+func exec(ctx context.Context, conn driver.Conn, stmt string) error {
+	err := conn.Exec(ctx, stmt)
+	var ex *chgo.Exception
+	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists) {
+		return nil
+	}
+	return err
+}

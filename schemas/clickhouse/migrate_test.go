@@ -1,0 +1,120 @@
+package clickhouse_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/internal/testenv"
+	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func TestMigrationsAreNumberedAndSplit(t *testing.T) {
+	migs, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(migs) < 3 {
+		t.Fatalf("got %d migrations, want at least 3", len(migs))
+	}
+	for _, m := range migs {
+		if len(m.Statements) == 0 {
+			t.Errorf("%04d_%s has no statements", m.Version, m.Name)
+		}
+		for _, s := range m.Statements {
+			if !strings.Contains(s, "IF NOT EXISTS") {
+				t.Errorf("%04d_%s: statement is not idempotent (no IF NOT EXISTS): %.60s", m.Version, m.Name, s)
+			}
+		}
+	}
+}
+
+// TestMigrateConcurrentlyAndAgain runs two migrators at once, then a third:
+// all succeed, the tables exist once, and each version is recorded.
+func TestMigrateConcurrentlyAndAgain(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	conn := testenv.Conn(t, srv)
+	db := testenv.Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = chschema.Migrate(ctx, testenv.Conn(t, srv), db) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent migrator %d: %v", i, err)
+		}
+	}
+	res, err := chschema.Migrate(ctx, conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migs, _ := chschema.Migrations()
+	if len(res.Applied) != 0 || res.Current != len(migs) {
+		t.Errorf("third run: applied %v, current %d; want nothing applied and current %d", res.Applied, res.Current, len(migs))
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".schema_migrations FINAL").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if int(n) != len(migs) {
+		t.Errorf("schema_migrations after dedup: %d rows, want %d", n, len(migs))
+	}
+	for _, table := range []string{"events", "dead_letters", "event_subjects", "schema_migrations"} {
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&n); err != nil || n != 1 {
+			t.Errorf("table %s: count %d, err %v", table, n, err)
+		}
+	}
+	pending, err := chschema.Pending(ctx, conn, db)
+	if err != nil || len(pending) != 0 {
+		t.Errorf("pending after migrate: %v, %v", pending, err)
+	}
+	pending, err = chschema.Pending(ctx, conn, "vigil_never_created")
+	if err != nil || len(pending) != len(migs) {
+		t.Errorf("pending on a missing database: %v, %v; want all %d", pending, err, len(migs))
+	}
+}
+
+// TestMigrateRejectsEditedMigration: an applied migration whose file changed
+// is an error that says so, not a silent skip.
+func TestMigrateRejectsEditedMigration(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	conn := testenv.Conn(t, srv)
+	db := testenv.Database(t)
+	ctx := context.Background()
+	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
+		t.Fatal(err)
+	}
+	// Pretend version 1 was (also) applied from a different file.
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, checksum, applied_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(uint32(1), "events", "deadbeefdeadbeef", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chschema.Migrate(ctx, conn, db)
+	if err == nil || !strings.Contains(err.Error(), "changed after it was applied") {
+		t.Fatalf("got %v, want an error about the changed migration", err)
+	}
+}
+
+func TestMigrateRejectsBadDatabaseName(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	_, err := chschema.Migrate(context.Background(), testenv.Conn(t, srv), "vigil; DROP TABLE x")
+	if err == nil || !strings.Contains(err.Error(), "bad database name") {
+		t.Fatalf("got %v, want bad database name", err)
+	}
+}

@@ -1,0 +1,29 @@
+-- Timeline lookups: one row per (subject kind, subject) of each event, sorted
+-- by subject then time, so "everything session S / family F / user U / IP A
+-- did" reads a narrow range instead of scanning events.
+CREATE TABLE IF NOT EXISTS ${db}.event_subjects
+(
+    kind    Enum8('session' = 1, 'family' = 2, 'user' = 3, 'ip' = 4),
+    subject String,
+    tenant  String,
+    time    DateTime,
+    time_ns Int64,
+    type    String,
+    id      String
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toDate(time)
+ORDER BY (kind, subject, time, id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.event_subjects_mv TO ${db}.event_subjects AS
+SELECT
+    CAST(s.1 AS Enum8('session' = 1, 'family' = 2, 'user' = 3, 'ip' = 4)) AS kind,
+    s.2 AS subject,
+    tenant,
+    time,
+    time_ns,
+    toString(type) AS type,
+    id
+FROM ${db}.events
+ARRAY JOIN [('session', session_id), ('family', family_id), ('user', user_id), ('ip', ip)] AS s
+WHERE s.2 != '';
