@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +71,7 @@ func newEnv(t *testing.T, ownClickHouse bool) (*env, func() error, func(context.
 func (e *env) ingester(cfg ingest.Config, log *slog.Logger) *ingest.Ingester {
 	e.t.Helper()
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		log = slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	in, err := ingest.New(ingest.Options{
 		Config: cfg, Brokers: e.brokers, Topic: topic, Group: group, DLQTopic: dlqTopic,
@@ -416,11 +418,23 @@ func TestRebalance(t *testing.T) {
 	e.checkStored(want, false)
 }
 
-// testWriter sends log lines to t.Log.
-type testWriter struct{ t *testing.T }
+// testWriter sends log lines to t.Log until the test ends (kafka-go may
+// log from goroutines that outlive their Close).
+type testWriter struct {
+	t    *testing.T
+	done *atomic.Bool
+}
+
+func newTestWriter(t *testing.T) testWriter {
+	w := testWriter{t: t, done: new(atomic.Bool)}
+	t.Cleanup(func() { w.done.Store(true) })
+	return w
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
 	return len(p), nil
 }
 

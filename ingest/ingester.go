@@ -38,7 +38,8 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Dialer is used by the consumer group and partition readers (TLS, SASL); nil uses kafka-go's default.
 	Dialer *kafka.Dialer
-	// Transport is used by the DLQ writer and the lag monitor (TLS, SASL); nil uses kafka-go's default.
+	// Transport is used by the DLQ writer and the lag monitor (TLS, SASL);
+	// nil makes a private one. Shutdown closes its idle connections.
 	Transport kafka.RoundTripper
 	Sink      Sink
 	Metrics   *Metrics // nil creates unregistered metrics
@@ -109,6 +110,9 @@ func New(o Options) (*Ingester, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Transport == nil {
+		o.Transport = &kafka.Transport{ClientID: "vigil"}
+	}
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = 30 * time.Second
 	}
@@ -153,7 +157,7 @@ func (in *Ingester) Start(ctx context.Context) error {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    10000,
-		BatchBytes:   64 << 20,
+		BatchBytes:   dlqMaxBatchBytes,
 		BatchTimeout: 5 * time.Millisecond,
 		Transport:    in.o.Transport,
 		ErrorLogger:  kafkaLogger{in.log, "kafka dlq writer"},
@@ -182,6 +186,9 @@ func (in *Ingester) Shutdown(ctx context.Context) error {
 			in.wg.Wait()
 			if in.dlq != nil {
 				_ = in.dlq.Close()
+			}
+			if t, ok := in.o.Transport.(*kafka.Transport); ok {
+				t.CloseIdleConnections()
 			}
 			in.consuming.Store(false)
 			in.m.Ready.Set(0)
@@ -542,6 +549,13 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 	return true
 }
 
+// DLQ record size limits: one request per partition stays under the
+// broker's default message.max.bytes of 1 MiB.
+const (
+	dlqMaxBatchBytes = 1 << 20
+	dlqMaxValueBytes = 900 << 10
+)
+
 // produceDLQ writes rejected messages to the dead-letter topic with their
 // original key, value and headers plus vigil-* headers saying why and where from.
 func (in *Ingester) produceDLQ(ctx context.Context, dead []DeadLetter) error {
@@ -563,7 +577,14 @@ func (in *Ingester) produceDLQ(ctx context.Context, dead []DeadLetter) error {
 		if d.Detail != "" {
 			hs = append(hs, kafka.Header{Key: "vigil-detail", Value: []byte(d.Detail)})
 		}
-		msgs[i] = kafka.Message{Key: d.Key, Value: d.Value, Headers: hs, Time: d.MessageTime}
+		value := d.Value
+		if len(value) > dlqMaxValueBytes {
+			// Brokers reject record batches over message.max.bytes (1 MiB by
+			// default); the dead_letters row keeps the whole message.
+			hs = append(hs, kafka.Header{Key: "vigil-truncated-from", Value: []byte(strconv.Itoa(len(value)))})
+			value = value[:dlqMaxValueBytes]
+		}
+		msgs[i] = kafka.Message{Key: d.Key, Value: value, Headers: hs, Time: d.MessageTime}
 	}
 	if err := in.dlq.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("produce to %s: %w", in.o.DLQTopic, err)

@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -17,7 +18,8 @@ const DefaultMaxMessageBytes = 64 << 10
 // DefaultMaxFutureSkew is the documented default of DecoderConfig.MaxFutureSkew.
 const DefaultMaxFutureSkew = 5 * time.Minute
 
-// maxDepth bounds the nesting of skipped JSON values, like encoding/json.
+// maxDepth bounds the nesting of JSON values, counting the event object as
+// depth 1, like encoding/json.
 const maxDepth = 10000
 
 // DecoderConfig sets the limits of a Decoder; DefaultDecoderConfig returns the
@@ -213,48 +215,50 @@ func (d *Decoder) ws() {
 }
 
 // object scans the top-level object, dispatching each member; false means a
-// syntax error at d.i.
+// syntax error at d.i. The hot loop keeps the position in a local.
 func (d *Decoder) object() bool {
-	d.ws()
-	if d.peek() != '{' {
-		d.notObject = true
+	s := d.s
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		d.i, d.notObject = i, true
 		return false
 	}
-	d.i++
-	d.ws()
-	if d.peek() == '}' {
-		d.i++
-		return d.end()
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		d.i = skipWS(s, i+1)
+		return d.i == len(s)
 	}
 	for {
-		if d.peek() != '"' {
+		if i >= len(s) || s[i] != '"' {
+			d.i = i
 			return false
 		}
-		raw, esc, ok := d.str()
-		if !ok {
+		j, esc := d.scanString(s, i)
+		if j < 0 {
 			return false
 		}
-		key := raw
+		key := s[i+1 : j-1]
 		if esc {
-			d.tmp = unescape(d.tmp[:0], raw)
+			d.tmp = unescape(d.tmp[:0], key)
 			key = d.tmp
 		}
 		f := lookupField(key)
 		if f == fUnknown && d.fail(rankUnknownField, fUnknown, ReasonUnknownField, "not a v1 field (extensions go in attributes)") {
 			d.err.Field = keyName(key)
 		}
-		d.ws()
-		if d.peek() != ':' {
+		i = skipWS(s, j)
+		if i >= len(s) || s[i] != ':' {
+			d.i = i
 			return false
 		}
-		d.i++
-		d.ws()
+		d.i = skipWS(s, i+1)
+		var ok bool
 		switch bit := uint32(1) << f; {
 		case f == fUnknown:
-			ok = d.skip(1)
+			ok = d.skip(2)
 		case d.seen&bit != 0:
 			d.fail(rankDuplicate, f, ReasonDuplicateField, "appears more than once")
-			ok = d.skip(1)
+			ok = d.skip(2)
 		default:
 			d.seen |= bit
 			ok = d.value(f)
@@ -262,23 +266,27 @@ func (d *Decoder) object() bool {
 		if !ok {
 			return false
 		}
-		d.ws()
-		switch d.peek() {
-		case ',':
-			d.i++
-			d.ws()
-		case '}':
-			d.i++
-			return d.end()
-		default:
-			return false
+		i = skipWS(s, d.i)
+		if i < len(s) && s[i] == ',' {
+			i = skipWS(s, i+1)
+			continue
 		}
+		if i < len(s) && s[i] == '}' {
+			d.i = skipWS(s, i+1)
+			return d.i == len(s)
+		}
+		d.i = i
+		return false
 	}
 }
 
-func (d *Decoder) end() bool {
-	d.ws()
-	return d.i == len(d.s)
+// skipWS returns the index of the first byte at or after i that is not JSON
+// whitespace.
+func skipWS(s []byte, i int) int {
+	for i < len(s) && s[i] <= ' ' && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // keyName copies an unknown key for DecodeError.Field, cut to 128 bytes.
@@ -300,7 +308,7 @@ func (d *Decoder) value(f field) bool {
 	case fASN, fLatencyMS, fSampleRate:
 		if c != '-' && (c < '0' || c > '9') {
 			d.fail(rankWrongType, f, ReasonWrongType, "must be a number")
-			return d.skip(1)
+			return d.skip(2)
 		}
 		raw, ok := d.number()
 		if ok {
@@ -310,18 +318,21 @@ func (d *Decoder) value(f field) bool {
 	case fAttributes:
 		if c != '{' {
 			d.fail(rankWrongType, f, ReasonWrongType, "must be an object of strings")
-			return d.skip(1)
+			return d.skip(2)
 		}
 		return d.attributes()
 	}
 	if c != '"' {
 		d.fail(rankWrongType, f, ReasonWrongType, "must be a string")
-		return d.skip(1)
+		return d.skip(2)
 	}
-	raw, esc, ok := d.str()
-	if !ok {
+	s, i := d.s, d.i
+	j, esc := d.scanString(s, i)
+	if j < 0 {
 		return false
 	}
+	d.i = j
+	raw := s[i+1 : j-1]
 	if len(raw) == 0 {
 		d.empty |= 1 << f
 		return true
@@ -416,6 +427,26 @@ func parseTypeBytes(b []byte) Type {
 // sample_rate. Range checks are exact on the decimal text (like the JSON
 // Schema validator's big.Rat), not on a rounded float64.
 func (d *Decoder) numberField(f field, raw []byte) {
+	if mant, ip, frac, ok := simpleDecimal(raw); ok {
+		// Fast path: no sign, no exponent, at most 19 digits.
+		switch f {
+		case fASN:
+			if mant%pow10u[frac] == 0 && ip <= 1<<32-1 {
+				d.asn = uint32(ip)
+				return
+			}
+		case fLatencyMS:
+			if mant < 1<<53 {
+				d.lat = float64(mant) / pow10f[frac] // exact operands: correctly rounded, as ParseFloat
+				return
+			}
+		case fSampleRate:
+			if ip >= 1 && mant < 1<<53 {
+				d.rate = float64(mant) / pow10f[frac]
+				return
+			}
+		}
+	}
 	n := parseDecimal(raw)
 	switch f {
 	case fASN:
@@ -438,6 +469,35 @@ func (d *Decoder) numberField(f field, raw []byte) {
 		}
 		d.rate = parseFloat(raw)
 	}
+}
+
+var (
+	pow10u = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+	pow10f = [20]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+)
+
+// simpleDecimal parses raw when it is at most 19 characters of digits with
+// an optional fraction: value = mant / 10^frac, ip is the integer part.
+func simpleDecimal(raw []byte) (mant, ip uint64, frac int, ok bool) {
+	if len(raw) > 19 {
+		return 0, 0, 0, false
+	}
+	i := 0
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		mant = mant*10 + uint64(raw[i]-'0')
+		i++
+	}
+	if i == 0 {
+		return 0, 0, 0, false
+	}
+	ip = mant
+	if i < len(raw) && raw[i] == '.' {
+		for i++; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+			mant = mant*10 + uint64(raw[i]-'0')
+			frac++
+		}
+	}
+	return mant, ip, frac, i == len(raw)
 }
 
 func parseFloat(raw []byte) float64 {
@@ -491,7 +551,7 @@ func (d *Decoder) attributes() bool {
 		if d.peek() != '"' {
 			d.fail(rankWrongType, fAttributes, ReasonWrongType, "attribute values must be strings")
 			d.buf = d.buf[:mark]
-			if !d.skip(2) {
+			if !d.skip(3) {
 				return false
 			}
 		} else {
@@ -548,36 +608,53 @@ func (d *Decoder) checkAttribute(k, v span) {
 // str scans a JSON string at d.i (a '"'), validating it; raw is its text
 // between the quotes (aliasing the message) and esc whether it has escapes.
 func (d *Decoder) str() (raw []byte, esc bool, ok bool) {
-	s := d.s
-	i := d.i + 1
-	start := i
+	i := d.i
+	j, esc := d.scanString(d.s, i)
+	if j < 0 {
+		return nil, false, false
+	}
+	d.i = j
+	return d.s[i+1 : j-1], esc, true
+}
+
+// scanString validates the JSON string starting at s[i] (a '"') and returns
+// the index after its closing quote and whether it has escapes; on a syntax
+// error it returns -1 with d.i at the error.
+func (d *Decoder) scanString(s []byte, i int) (end int, esc bool) {
+	i++
 	for {
-		// 8 bytes at a time while none is '"', '\\' or a control character.
-		for i+8 <= len(s) && !hasSpecial(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-		}
-		for i < len(s) && !strSpecial[s[i]] {
-			i++
-		}
-		if i >= len(s) {
-			d.i = i
-			return nil, false, false
+		if i+8 <= len(s) {
+			// 8 bytes at a time; the lowest bit of the mask marks the first
+			// '"', '\\' or control character exactly.
+			m := specialMask(binary.LittleEndian.Uint64(s[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(s) && !strSpecial[s[i]] {
+				i++
+			}
+			if i >= len(s) {
+				d.i = i
+				return -1, false
+			}
 		}
 		switch s[i] {
 		case '"':
-			d.i = i + 1
-			return s[start:i], esc, true
+			return i + 1, esc
 		case '\\':
 			n := d.escape(s, i)
 			if n == 0 {
 				d.i = i
-				return nil, false, false
+				return -1, false
 			}
 			esc = true
 			i += n
 		default: // a control character must be escaped
 			d.i = i
-			return nil, false, false
+			return -1, false
 		}
 	}
 }
@@ -590,12 +667,14 @@ var strSpecial = func() (t [256]bool) {
 	return t
 }()
 
-// hasSpecial reports whether any byte of v is '"', '\\' or below 0x20.
-func hasSpecial(v uint64) bool {
+// specialMask has the high bit of each byte of v that is '"', '\\' or below
+// 0x20 set, and possibly of bytes after the first such byte (borrows), never
+// before it.
+func specialMask(v uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	q := v ^ (lo * '"')
 	b := v ^ (lo * '\\')
-	return ((q-lo)&^q|(b-lo)&^b|(v-lo*0x20)&^v)&hi != 0
+	return ((q-lo)&^q | (b-lo)&^b | (v-lo*0x20)&^v) & hi
 }
 
 // escape validates the escape sequence at s[i] (a '\\') and returns its
@@ -732,7 +811,7 @@ func (d *Decoder) number() ([]byte, bool) {
 	return s[start:i], true
 }
 
-// skip validates and skips any JSON value at d.i.
+// skip validates and skips any JSON value at d.i, at nesting depth depth.
 func (d *Decoder) skip(depth int) bool {
 	if depth > maxDepth {
 		return false
