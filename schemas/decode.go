@@ -33,7 +33,9 @@ type DecoderConfig struct {
 	// tolerance at all) and negative values count as zero: set
 	// DefaultMaxFutureSkew (5m) explicitly, or start from DefaultDecoderConfig.
 	MaxFutureSkew time.Duration
-	// Now returns the current time; nil means time.Now.
+	// Now returns the current time; nil means time.Now. It should not go
+	// backwards: the Decoder reads it again only for an event later than
+	// the previous reading plus MaxFutureSkew.
 	Now func() time.Time
 }
 
@@ -49,8 +51,9 @@ type Decoder struct {
 	maxMsg       int
 	skew         time.Duration
 	now          func() time.Time
-	tooLarge     string // detail of too_large
-	futureDetail string // detail of time_in_future
+	tooLarge     string    // detail of too_large
+	futureDetail string    // detail of time_in_future
+	lastNow      time.Time // the last reading of now
 
 	// scanner state, valid during Decode only
 	s         []byte
@@ -121,11 +124,12 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 // Decode validates msg as one v1 event and fills *ev (which it resets first);
 // a rejection is a *DecodeError. The Event does not alias msg.
 func (d *Decoder) Decode(msg []byte, ev *Event) error {
-	*ev = Event{}
 	if len(msg) > d.maxMsg {
+		*ev = Event{}
 		return &DecodeError{Reason: ReasonTooLarge, Detail: d.tooLarge}
 	}
 	if !utf8.Valid(msg) {
+		*ev = Event{}
 		return &DecodeError{Reason: ReasonBadEncoding, Detail: "not valid UTF-8"}
 	}
 	d.reset(msg)
@@ -138,10 +142,11 @@ func (d *Decoder) Decode(msg []byte, ev *Event) error {
 			detail = "invalid JSON at byte offset " + strconv.Itoa(pos)
 		}
 		d.failMsg(rankSyntax, ReasonMalformedJSON, detail)
-		return d.error()
+	} else {
+		d.check()
 	}
-	d.check()
 	if d.ekey != 0 {
+		*ev = Event{}
 		return d.error()
 	}
 	d.fill(ev)
@@ -371,7 +376,7 @@ func (d *Decoder) enumField(f field, b []byte) {
 			return
 		}
 		d.t = t
-		if t.After(d.now().Add(d.skew)) {
+		if d.inFuture(t) {
 			d.fail(rankFuture, fTime, ReasonTimeInFuture, d.futureDetail)
 		}
 	case fOutcome:
@@ -397,6 +402,18 @@ func (d *Decoder) enumField(f field, b []byte) {
 			d.fail(rankValue, fActor, ReasonBadValue, "must be user, admin, system or vigil")
 		}
 	}
+}
+
+// inFuture reports whether t is later than now plus the skew. Now is read
+// again only when t is later than the last reading plus the skew: with a clock
+// that does not go backwards the answer is the same, and most events skip
+// the clock read.
+func (d *Decoder) inFuture(t time.Time) bool {
+	if !d.lastNow.IsZero() && !t.After(d.lastNow.Add(d.skew)) {
+		return false
+	}
+	d.lastNow = d.now()
+	return t.After(d.lastNow.Add(d.skew))
 }
 
 func parseTypeBytes(b []byte) Type {
@@ -427,26 +444,40 @@ func parseTypeBytes(b []byte) Type {
 // sample_rate. Range checks are exact on the decimal text (like the JSON
 // Schema validator's big.Rat), not on a rounded float64.
 func (d *Decoder) numberField(f field, raw []byte) {
-	if mant, ip, frac, ok := simpleDecimal(raw); ok {
-		// Fast path: no sign, no exponent, at most 19 digits.
-		switch f {
-		case fASN:
-			if mant%pow10u[frac] == 0 && ip <= 1<<32-1 {
-				d.asn = uint32(ip)
-				return
-			}
-		case fLatencyMS:
-			if mant < 1<<53 {
-				d.lat = float64(mant) / pow10f[frac] // exact operands: correctly rounded, as ParseFloat
-				return
-			}
-		case fSampleRate:
-			if ip >= 1 && mant < 1<<53 {
-				d.rate = float64(mant) / pow10f[frac]
-				return
-			}
+	if !d.numberFast(f, raw) {
+		d.numberSlow(f, raw)
+	}
+}
+
+// numberFast handles valid values without sign or exponent and with at most
+// 19 digits, the usual case; false means "use numberSlow".
+func (d *Decoder) numberFast(f field, raw []byte) bool {
+	mant, ip, frac, ok := simpleDecimal(raw)
+	if !ok {
+		return false
+	}
+	switch f {
+	case fASN:
+		if mant%pow10u[frac] == 0 && ip <= 1<<32-1 {
+			d.asn = uint32(ip)
+			return true
+		}
+	case fLatencyMS:
+		if mant < 1<<53 {
+			d.lat = float64(mant) / pow10f[frac] // exact operands: correctly rounded, as ParseFloat
+			return true
+		}
+	case fSampleRate:
+		if ip >= 1 && mant < 1<<53 {
+			d.rate = float64(mant) / pow10f[frac]
+			return true
 		}
 	}
+	return false
+}
+
+// numberSlow checks any strict JSON number exactly.
+func (d *Decoder) numberSlow(f field, raw []byte) {
 	n := parseDecimal(raw)
 	switch f {
 	case fASN:
@@ -1012,37 +1043,42 @@ func (d *Decoder) check() {
 func (d *Decoder) fill(ev *Event) {
 	s := string(d.buf)
 	sub := func(f field) string { return s[d.spans[f].off:d.spans[f].end] }
-	ev.ID = sub(fID)
-	ev.Type = d.typ
-	ev.Time = d.t
-	ev.Source = sub(fSource)
-	ev.Tenant = sub(fTenant)
-	ev.UserID = sub(fUserID)
-	ev.SessionID = sub(fSessionID)
-	ev.FamilyID = sub(fFamilyID)
-	if ev.FamilyID == "" {
-		ev.FamilyID = ev.SessionID
+	session, family := sub(fSessionID), sub(fFamilyID)
+	if family == "" {
+		family = session
 	}
-	ev.TokenID = sub(fTokenID)
-	ev.ParentTokenID = sub(fParentTokenID)
-	ev.IP = sub(fIP)
-	ev.UserAgent = sub(fUserAgent)
-	ev.DeviceID = sub(fDeviceID)
-	ev.Country = sub(fCountry)
-	ev.ASN = d.asn
-	ev.Outcome = d.out
-	ev.Reason = sub(fReason)
-	ev.Actor = d.actor
-	ev.LatencyMS = d.lat
-	ev.HasLatency = d.seen&(1<<fLatencyMS) != 0
-	ev.AuthMethod = sub(fAuthMethod)
-	ev.SampleRate = d.rate
+	var attrs []Attribute
 	if len(d.attrs) > 0 {
-		attrs := make([]Attribute, len(d.attrs))
+		attrs = make([]Attribute, len(d.attrs))
 		for i, a := range d.attrs {
 			attrs[i] = Attribute{Key: s[a.k.off:a.k.end], Value: s[a.v.off:a.v.end]}
 		}
-		ev.Attributes = attrs
+	}
+	// One composite assignment: every field is set, so no reset is needed.
+	*ev = Event{
+		ID:            sub(fID),
+		Type:          d.typ,
+		Time:          d.t,
+		Source:        sub(fSource),
+		Tenant:        sub(fTenant),
+		UserID:        sub(fUserID),
+		SessionID:     session,
+		FamilyID:      family,
+		TokenID:       sub(fTokenID),
+		ParentTokenID: sub(fParentTokenID),
+		IP:            sub(fIP),
+		UserAgent:     sub(fUserAgent),
+		DeviceID:      sub(fDeviceID),
+		Country:       sub(fCountry),
+		ASN:           d.asn,
+		Outcome:       d.out,
+		Reason:        sub(fReason),
+		Actor:         d.actor,
+		LatencyMS:     d.lat,
+		HasLatency:    d.seen&(1<<fLatencyMS) != 0,
+		AuthMethod:    sub(fAuthMethod),
+		SampleRate:    d.rate,
+		Attributes:    attrs,
 	}
 }
 

@@ -80,3 +80,29 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNumber: the fast path of numbers agrees with the exact slow path.
+func FuzzNumber(f *testing.F) {
+	for _, s := range []string{"0", "1", "1.5", "0.001", "4294967295", "4294967296", "1.0", "9007199254740993", "123456789012345678", "0.1", "2.675", "1e3", "-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d := &Decoder{s: []byte(s)}
+		raw, ok := d.number()
+		if !ok || d.i != len(s) {
+			return // not a JSON number
+		}
+		for _, fl := range []field{fASN, fLatencyMS, fSampleRate} {
+			fast, slow := testDecoder(), testDecoder()
+			fast.reset(nil)
+			slow.reset(nil)
+			if !fast.numberFast(fl, raw) {
+				continue
+			}
+			slow.numberSlow(fl, raw)
+			if slow.ekey != 0 || fast.asn != slow.asn || fast.lat != slow.lat || fast.rate != slow.rate {
+				t.Fatalf("%s %q: fast %v %v %v, slow %v %v %v (%v)", fieldNames[fl], s, fast.asn, fast.lat, fast.rate, slow.asn, slow.lat, slow.rate, slow.err)
+			}
+		}
+	})
+}
