@@ -54,12 +54,21 @@ type env struct {
 
 func newEnv(t *testing.T, ownClickHouse bool) (*env, func() error, func(context.Context) error) {
 	t.Helper()
+	return newTBEnv(t, t, ownClickHouse)
+}
+
+func newBenchEnv(b *testing.B) (*env, func() error, func(context.Context) error) {
+	return newTBEnv(b, nil, false)
+}
+
+func newTBEnv(t testing.TB, tt *testing.T, ownClickHouse bool) (*env, func() error, func(context.Context) error) {
+	t.Helper()
 	_, brokers := testenv.Kafka(t, map[string]int{topic: 4, dlqTopic: 2})
 	srv := testenv.ClickHouse(t)
 	if ownClickHouse {
 		srv = testenv.OwnClickHouse(t)
 	}
-	e := &env{t: t, brokers: brokers, conn: testenv.Conn(t, srv), db: testenv.Database(t), srvAddr: srv.Addr()}
+	e := &env{t: tt, brokers: brokers, conn: testenv.Conn(t, srv), db: testenv.Database(t), srvAddr: srv.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := chschema.Migrate(ctx, e.conn, e.db); err != nil {
@@ -308,17 +317,25 @@ func TestIngestExactlyOnceAfterDedup(t *testing.T) {
 	}
 	in := e.ingester(ingest.DefaultConfig(), nil)
 	waitCaughtUp(t, in, 2*time.Minute, 101_000)
-	if s := in.Stats(); s.Events != 100_000 || s.Invalid != 1_000 {
-		t.Errorf("stats: %+v, want 100000 events and 1000 invalid", s)
-	}
-	// Without replays nothing was even inserted twice.
-	if got := e.scalar("SELECT count() FROM " + e.db + ".events"); got != 100_000 {
-		t.Errorf("events rows before dedup: got %d, want 100000", got)
+	// Without a rebalance nothing is even inserted twice. (A starved machine
+	// can miss heartbeats; the replay that follows is correct but not exact
+	// before dedup, so only then is this relaxed.)
+	s := in.Stats()
+	noReplay := s.Generations == 1
+	if noReplay {
+		if s.Events != 100_000 || s.Invalid != 1_000 {
+			t.Errorf("stats: %+v, want 100000 events and 1000 invalid", s)
+		}
+		if got := e.scalar("SELECT count() FROM " + e.db + ".events"); got != 100_000 {
+			t.Errorf("events rows before dedup: got %d, want 100000", got)
+		}
+	} else {
+		t.Logf("a rebalance happened (%+v); checking the after-dedup guarantees only", s)
 	}
 	if err := in.Ready(); err != nil {
 		t.Errorf("not ready after catching up: %v", err)
 	}
-	e.checkStored(want, true)
+	e.checkStored(want, noReplay)
 }
 
 // TestClickHouseOutage is acceptance 3: with ClickHouse stopped, vigil keeps
@@ -439,3 +456,23 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var _ = strconv.Itoa
+
+// TestStartNamesMissingTopic: a missing DLQ topic is a startup error naming the key.
+func TestStartNamesMissingTopic(t *testing.T) {
+	_, brokers := testenv.Kafka(t, map[string]int{topic: 1})
+	in, err := ingest.New(ingest.Options{Config: ingest.DefaultConfig(), Brokers: brokers, Topic: topic, Group: group, DLQTopic: "no-such-dlq", Sink: nopSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = in.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "kafka.dlq_topic") || !strings.Contains(err.Error(), "no-such-dlq") {
+		t.Fatalf("got %v, want an error naming kafka.dlq_topic", err)
+	}
+	_ = in.Shutdown(context.Background())
+}
+
+type nopSink struct{}
+
+func (nopSink) WriteEvents(context.Context, *ingest.EventColumns) error     { return nil }
+func (nopSink) WriteDeadLetters(context.Context, []ingest.DeadLetter) error { return nil }
+func (nopSink) Ping(context.Context) error                                  { return nil }

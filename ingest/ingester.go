@@ -135,6 +135,10 @@ func (in *Ingester) Start(ctx context.Context) error {
 	if in.cfg.StartOffset == "latest" {
 		start = kafka.LastOffset
 	}
+	in.lagc = &kafka.Client{Addr: kafka.TCP(in.o.Brokers...), Transport: in.o.Transport, Timeout: 10 * time.Second}
+	if err := in.checkTopics(ctx); err != nil {
+		return err
+	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                in.o.Group,
 		Brokers:           in.o.Brokers,
@@ -162,12 +166,38 @@ func (in *Ingester) Start(ctx context.Context) error {
 		Transport:    in.o.Transport,
 		ErrorLogger:  kafkaLogger{in.log, "kafka dlq writer"},
 	}
-	in.lagc = &kafka.Client{Addr: kafka.TCP(in.o.Brokers...), Transport: in.o.Transport, Timeout: 10 * time.Second}
 	in.runCtx, in.cancelRun = context.WithCancel(context.WithoutCancel(ctx))
 	in.wg.Add(3)
 	go func() { defer in.wg.Done(); in.groupLoop() }()
 	go func() { defer in.wg.Done(); in.lagLoop() }()
 	go func() { defer in.wg.Done(); in.healthLoop() }()
+	return nil
+}
+
+// checkTopics fails fast, naming the config key, when the events or DLQ
+// topic does not exist: vigil never creates topics implicitly.
+func (in *Ingester) checkTopics(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	md, err := in.lagc.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{in.o.Topic, in.o.DLQTopic}})
+	if err != nil {
+		return fmt.Errorf("ingest: kafka metadata from %v (kafka.brokers): %w", in.o.Brokers, err)
+	}
+	found := map[string]error{}
+	for _, t := range md.Topics {
+		found[t.Name] = t.Error
+		if t.Error == nil && len(t.Partitions) == 0 {
+			found[t.Name] = errors.New("no partitions")
+		}
+	}
+	for _, c := range []struct{ key, name string }{{"kafka.topic", in.o.Topic}, {"kafka.dlq_topic", in.o.DLQTopic}} {
+		if err, ok := found[c.name]; !ok || err != nil {
+			if err == nil {
+				err = errors.New("not in metadata")
+			}
+			return fmt.Errorf("ingest: topic %q (%s) is not usable: %w; create it first", c.name, c.key, err)
+		}
+	}
 	return nil
 }
 

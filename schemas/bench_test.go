@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -113,4 +114,53 @@ func BenchmarkFastjsonParseOnly(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/event")
 	_ = n
+}
+
+// BenchmarkFastjsonSketch estimates a decoder built on fastjson: UTF-8
+// check, parse, dispatch every member, copy the strings into one buffer,
+// parse time and ip with the same helpers as Decoder; it still lacks
+// duplicate detection, required fields, lengths, and fastjson is lenient
+// (NaN, Inf, raw control characters in strings) where the v1 contract is not.
+func BenchmarkFastjsonSketch(b *testing.B) {
+	var p fastjson.Parser
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(benchBytes())
+	b.ReportAllocs()
+	i := 0
+	var sink string
+	for b.Loop() {
+		msg := benchMessages[benchMix[i%len(benchMix)]].data
+		if !utf8.Valid(msg) {
+			b.Fatal("utf8")
+		}
+		v, err := p.ParseBytes(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o, _ := v.Object()
+		buf = buf[:0]
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			switch f := lookupField(k); f {
+			case fASN, fLatencyMS, fSampleRate:
+				_, _ = v.Float64()
+			case fAttributes:
+				ao, _ := v.Object()
+				ao.Visit(func(k []byte, v *fastjson.Value) {
+					buf = append(buf, k...)
+					buf = append(buf, v.GetStringBytes()...)
+				})
+			case fTime:
+				_, _ = parseTime(v.GetStringBytes())
+			case fIP:
+				_ = checkIP(v.GetStringBytes())
+				buf = append(buf, v.GetStringBytes()...)
+			default:
+				buf = append(buf, v.GetStringBytes()...)
+			}
+		})
+		sink = string(buf)
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/event")
+	_ = sink
 }

@@ -3,6 +3,8 @@ package schemas
 import (
 	"bytes"
 	"errors"
+	"net/netip"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -63,6 +65,10 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// rfc3339Syntax is RFC 3339 date-time syntax with upper-case T and Z and at
+// most 9 fraction digits, with offsets in range.
+var rfc3339Syntax = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
 // FuzzParseTime: what parseTime accepts, time.Parse(time.RFC3339Nano)
 // accepts as the same instant.
 func FuzzParseTime(f *testing.F) {
@@ -72,7 +78,15 @@ func FuzzParseTime(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, problem := parseTime([]byte(s))
 		if problem != "" {
-			return
+			// Only the documented strictness may reject what time.Parse
+			// accepts: syntax outside RFC 3339 (time.Parse takes a 1-digit
+			// hour, a comma, more than 9 fraction digits, offsets up to
+			// 24:60), and instants before 1970 or after 9999 in UTC.
+			want, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil || !rfc3339Syntax.MatchString(s) || want.Before(unixEpoch) || want.UTC().Year() > 9999 {
+				return
+			}
+			t.Fatalf("%q: parseTime rejects (%s), time.Parse accepts %v", s, problem, want)
 		}
 		want, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
@@ -103,6 +117,20 @@ func FuzzNumber(f *testing.F) {
 			if slow.ekey != 0 || fast.asn != slow.asn || fast.lat != slow.lat || fast.rate != slow.rate {
 				t.Fatalf("%s %q: fast %v %v %v, slow %v %v %v (%v)", fieldNames[fl], s, fast.asn, fast.lat, fast.rate, slow.asn, slow.lat, slow.rate, slow.err)
 			}
+		}
+	})
+}
+
+// FuzzCheckIP: checkIP accepts exactly what netip.ParseAddr accepts without a zone.
+func FuzzCheckIP(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "255.255.255.255", "256.1.1.1", "01.2.3.4", "0.0.0.0", "1.2.3", "1.2.3.4.5", "::1", "fe80::1%eth0", "::ffff:1.2.3.4", "1..2.3", "", "1.2.3.4%x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := netip.ParseAddr(s)
+		want := err == nil && a.Zone() == ""
+		if got := checkIP([]byte(s)) == ""; got != want {
+			t.Fatalf("checkIP(%q) valid = %v, netip says %v (%v)", s, got, want, err)
 		}
 	})
 }
