@@ -75,7 +75,7 @@ type Decoder struct {
 	lat   float64         // parsed latency_ms
 	rate  float64         // parsed sample_rate
 	err   DecodeError     // the most important rejection found so far
-	ekey  uint16          // rank<<8|field of err, 0 when there is none
+	ekey  uint16          // rank<<10|field<<2|sub of err, 0 when there is none
 }
 
 type span struct{ off, end int }
@@ -85,9 +85,9 @@ func (s span) len() int { return s.end - s.off }
 type attrSpan struct{ k, v span }
 
 // Ranks order the rejections of one message: the reported reason is the one
-// of lowest rank, then of lowest field (canonical order), then the first
-// found. So the reason does not depend on key order, and a structural problem
-// (encoding, syntax, shape) wins over a value problem.
+// of lowest rank, then of lowest field (canonical order), then of lowest
+// sub-order within the field. So the reason does not depend on key order, and
+// a structural problem (encoding, syntax, shape) wins over a value problem.
 const (
 	rankEncoding = 1 + iota
 	rankSyntax
@@ -96,6 +96,7 @@ const (
 	rankWrongType
 	rankUnknownType
 	rankMissing
+	rankCount
 	rankValue
 	rankFuture
 )
@@ -121,8 +122,16 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	return d
 }
 
-// Decode validates msg as one v1 event and fills *ev (which it resets first);
-// a rejection is a *DecodeError. The Event does not alias msg.
+// Decode validates msg as one v1 event and overwrites every field of *ev
+// with it; a rejection is a *DecodeError and leaves *ev zero. The Event does
+// not alias msg, so the caller may reuse msg's buffer.
+//
+// When a message breaks several rules, the reason reported is, in this
+// order: too_large, bad_encoding, malformed_json, duplicate_field,
+// unknown_field, wrong_type, unknown_type, missing_field,
+// too_many_attributes, the value problems (bad_time, bad_ip, bad_value,
+// field_too_long), and last time_in_future; among equals, the field first in
+// FieldNames order. So the reason does not depend on the order of the keys.
 func (d *Decoder) Decode(msg []byte, ev *Event) error {
 	if len(msg) > d.maxMsg {
 		*ev = Event{}
@@ -172,7 +181,12 @@ func (d *Decoder) error() error {
 // fail records a rejection unless a more important one is already recorded;
 // it reports whether this one was recorded.
 func (d *Decoder) fail(rank int, f field, r Reason, detail string) bool {
-	k := uint16(rank)<<8 | uint16(f)
+	return d.failSub(rank, f, 0, r, detail)
+}
+
+// failSub is fail with a sub-order among the problems of one field and rank.
+func (d *Decoder) failSub(rank int, f field, sub int, r Reason, detail string) bool {
+	k := uint16(rank)<<10 | uint16(f)<<2 | uint16(sub)
 	if d.ekey != 0 && d.ekey <= k {
 		return false
 	}
@@ -186,7 +200,7 @@ func (d *Decoder) fail(rank int, f field, r Reason, detail string) bool {
 
 // failMsg records a rejection of the message as a whole (no field).
 func (d *Decoder) failMsg(rank int, r Reason, detail string) {
-	k := uint16(rank) << 8
+	k := uint16(rank) << 10
 	if d.ekey != 0 && d.ekey <= k {
 		return
 	}
@@ -576,9 +590,6 @@ func (d *Decoder) attributes() bool {
 		d.ws()
 		n := d.nattr
 		d.nattr++
-		if n == MaxAttributes {
-			d.fail(rankValue, fAttributes, ReasonTooManyAttributes, "more than 32 entries")
-		}
 		if d.peek() != '"' {
 			d.fail(rankWrongType, fAttributes, ReasonWrongType, "attribute values must be strings")
 			d.buf = d.buf[:mark]
@@ -610,6 +621,7 @@ func (d *Decoder) attributes() bool {
 			d.ws()
 		case '}':
 			d.i++
+			d.checkAttributes()
 			return true
 		default:
 			return false
@@ -617,22 +629,34 @@ func (d *Decoder) attributes() bool {
 	}
 }
 
+// checkAttributes checks the count, then (only when the count is valid, so
+// that the reason does not depend on the order) duplicate keys.
+func (d *Decoder) checkAttributes() {
+	if d.nattr > MaxAttributes {
+		d.fail(rankCount, fAttributes, ReasonTooManyAttributes, "more than 32 entries")
+		return
+	}
+	for i := 1; i < len(d.attrs); i++ {
+		key := d.buf[d.attrs[i].k.off:d.attrs[i].k.end]
+		for _, a := range d.attrs[:i] {
+			if bytes.Equal(d.buf[a.k.off:a.k.end], key) {
+				d.fail(rankDuplicate, fAttributes, ReasonDuplicateField, "an attribute key appears more than once")
+				return
+			}
+		}
+	}
+}
+
+// checkAttribute checks the lengths of one attribute.
 func (d *Decoder) checkAttribute(k, v span) {
 	switch {
 	case k.len() == 0:
-		d.fail(rankValue, fAttributes, ReasonBadValue, "attribute key is empty")
+		d.failSub(rankValue, fAttributes, 0, ReasonBadValue, "attribute key is empty")
 	case k.len() > MaxAttributeKeyBytes:
-		d.fail(rankValue, fAttributes, ReasonFieldTooLong, "attribute key longer than 128 bytes")
+		d.failSub(rankValue, fAttributes, 1, ReasonFieldTooLong, "attribute key longer than 128 bytes")
 	}
 	if v.len() > MaxAttributeValueBytes {
-		d.fail(rankValue, fAttributes, ReasonFieldTooLong, "attribute value longer than 1024 bytes")
-	}
-	key := d.buf[k.off:k.end]
-	for _, a := range d.attrs {
-		if bytes.Equal(d.buf[a.k.off:a.k.end], key) {
-			d.fail(rankDuplicate, fAttributes, ReasonDuplicateField, "an attribute key appears more than once")
-			return
-		}
+		d.failSub(rankValue, fAttributes, 2, ReasonFieldTooLong, "attribute value longer than 1024 bytes")
 	}
 }
 
@@ -935,11 +959,12 @@ func (d *Decoder) literal(lit string) bool {
 // ---- checks after a syntactically valid object ----
 
 var (
-	requiredFor        [numTypes]string
-	notAllowedFor      [numTypes]string
-	tooLongDetail      [numFields]string
-	reasonForValidated = "required for session.validated with outcome failure"
+	requiredFor   [numTypes]string
+	notAllowedFor [numTypes]string
+	tooLongDetail [numFields]string
 )
+
+const reasonForValidated = "required for session.validated with outcome failure"
 
 func init() {
 	for t := TypeSessionCreated; t < numTypes; t++ {

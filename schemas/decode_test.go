@@ -230,6 +230,11 @@ func TestDecodeRules(t *testing.T) {
 		{"attribute value 1024", msg(t, V, o{"attributes": o{"k": long(1024)}}), "", ""},
 		{"attribute value 1025", msg(t, V, o{"attributes": o{"k": long(1025)}}), ReasonFieldTooLong, "attributes"},
 		{"attribute value empty", msg(t, V, o{"attributes": o{"k": ""}}), "", ""},
+		{"count beats length", msg(t, V, o{"attributes": raw(`{"a":"` + long(2000) + `"` + strings.Repeat(`,"b":""`, 32) + `}`)}), ReasonTooManyAttributes, "attributes"},
+		{"count beats late duplicate", msg(t, V, o{"attributes": raw(`{` + strings.Repeat(`"b":"",`, 33) + `"a":""}`)}), ReasonTooManyAttributes, "attributes"},
+		{"empty key beats long value", msg(t, V, o{"attributes": raw(`{"a":"` + long(2000) + `","":""}`)}), ReasonBadValue, "attributes"},
+		{"empty key beats long value, reversed", msg(t, V, o{"attributes": raw(`{"":"","a":"` + long(2000) + `"}`)}), ReasonBadValue, "attributes"},
+		{"wrong type in attributes beats count", msg(t, V, o{"attributes": raw(`{` + strings.Repeat(`"b":"",`, 40) + `"a":1}`)}), ReasonWrongType, "attributes"},
 	}
 	d := testDecoder()
 	for _, c := range cases {
