@@ -171,28 +171,10 @@ func (e *env) scalar(query string) uint64 {
 	return n
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
-		}
-		<-tick.C
-	}
-}
-
 // waitCaughtUp waits until the ingester has made want durable and lag is 0.
 func waitCaughtUp(t *testing.T, in *ingest.Ingester, timeout time.Duration, total int) {
 	t.Helper()
-	waitFor(t, timeout, "lag 0 on every partition", func() (bool, string) {
+	testenv.WaitFor(t, timeout, "lag 0 on every partition", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		lags, err := in.Lag(ctx)
@@ -356,7 +338,7 @@ func TestClickHouseOutage(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "not ready while ClickHouse is down", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "not ready while ClickHouse is down", func() (bool, string) {
 		err := in.Ready()
 		return err != nil, fmt.Sprint(err)
 	})
@@ -375,7 +357,7 @@ func TestClickHouseOutage(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 30*time.Second, "lag to reach what was produced during the outage", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "lag to reach what was produced during the outage", func() (bool, string) {
 		n := lagAt()
 		return n == 20_000, fmt.Sprintf("lag %d", n)
 	})
@@ -390,7 +372,7 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCaughtUp(t, in, 2*time.Minute, 40_000)
-	waitFor(t, 10*time.Second, "ready after ClickHouse is back", func() (bool, string) {
+	testenv.WaitFor(t, 10*time.Second, "ready after ClickHouse is back", func() (bool, string) {
 		err := in.Ready()
 		return err == nil, fmt.Sprint(err)
 	})
@@ -410,16 +392,16 @@ func TestRebalance(t *testing.T) {
 
 	a := e.ingester(cfg, nil)
 	e.produce(s, 10_000, want)
-	waitFor(t, time.Minute, "first member to ingest", func() (bool, string) {
+	testenv.WaitFor(t, time.Minute, "first member to ingest", func() (bool, string) {
 		return a.Stats().Events > 0, fmt.Sprintf("%+v", a.Stats())
 	})
 
 	b := e.ingester(cfg, nil)
-	waitFor(t, time.Minute, "rebalance onto two members", func() (bool, string) {
+	testenv.WaitFor(t, time.Minute, "rebalance onto two members", func() (bool, string) {
 		return a.Stats().Generations >= 2 && b.Stats().Generations >= 1, fmt.Sprintf("a %+v b %+v", a.Stats(), b.Stats())
 	})
 	e.produce(s, 10_000, want)
-	waitFor(t, time.Minute, "second member to ingest", func() (bool, string) {
+	testenv.WaitFor(t, time.Minute, "second member to ingest", func() (bool, string) {
 		return b.Stats().Events > 0, fmt.Sprintf("b %+v", b.Stats())
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -410,10 +410,15 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
+		// Once a batch fails to persist (only at the drain deadline), no
+		// later batch may commit: its offset would cover the failed one.
+		broken := false
 		for w := range batches {
-			if in.persist(drainCtx, log, w) {
+			if !broken && in.persist(drainCtx, log, w) {
 				in.commit(log, gen, partition, w.lastOffset+1)
 				in.account(w)
+			} else {
+				broken = true
 			}
 			state.mu.Lock()
 			if len(state.pending) > 0 {

@@ -163,23 +163,6 @@ func (p *proc) get(path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
-		}
-		<-tick.C
-	}
-}
-
 func count(t *testing.T, conn driver.Conn, q string) uint64 {
 	t.Helper()
 	var n uint64
@@ -224,7 +207,7 @@ func TestKill9MidStream(t *testing.T) {
 	}
 	events := "SELECT count() FROM " + db + ".events"
 	first := startVigil(t, env)
-	waitFor(t, 2*time.Minute, "the first process to store some events", func() (bool, string) {
+	testenv.WaitFor(t, 2*time.Minute, "the first process to store some events", func() (bool, string) {
 		n := count(t, conn, events)
 		return n >= 5_000, fmt.Sprintf("%d rows", n)
 	})
@@ -240,7 +223,7 @@ func TestKill9MidStream(t *testing.T) {
 	t.Logf("killed with %d rows stored", atKill)
 
 	second := startVigil(t, env)
-	waitFor(t, 2*time.Minute, "all events after restart", func() (bool, string) {
+	testenv.WaitFor(t, 2*time.Minute, "all events after restart", func() (bool, string) {
 		n := count(t, conn, "SELECT uniqExact(id) FROM "+db+".events")
 		d := count(t, conn, "SELECT count() FROM "+db+".dead_letters FINAL")
 		return n == 100_000 && d == 1_000, fmt.Sprintf("%d distinct events, %d dead letters", n, d)
@@ -252,7 +235,7 @@ func TestKill9MidStream(t *testing.T) {
 		t.Errorf("events grouped by id: %d, want 100000", n)
 	}
 
-	waitFor(t, 30*time.Second, "/readyz 200 and lag 0 in /metrics", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "/readyz 200 and lag 0 in /metrics", func() (bool, string) {
 		code, body := second.get("/readyz")
 		_, metrics := second.get("/metrics")
 		return code == 200 && strings.Contains(metrics, `vigil_ingest_lag_messages{partition="0",topic="session-events"} 0`), fmt.Sprintf("readyz %d %q", code, body)

@@ -114,3 +114,23 @@ func Kafka(t testing.TB, topics map[string]int) (*kfake.Cluster, []string) {
 	t.Cleanup(c.Close)
 	return c, c.ListenAddrs()
 }
+
+// WaitFor polls cond every 50ms until it holds, failing t with the last
+// state cond reported if timeout passes first. It waits for a condition,
+// never for a fixed time.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
+		}
+		<-tick.C
+	}
+}
