@@ -34,12 +34,14 @@ var EventInsertColumns = []string{
 // Len returns the number of rows.
 func (c *EventColumns) Len() int { return len(c.ID) }
 
-// Reset empties the columns, keeping their capacity.
+// Reset empties the columns, keeping their capacity but no references to
+// the previous batch's strings.
 func (c *EventColumns) Reset() {
-	c.ID, c.Source, c.Tenant, c.UserID = c.ID[:0], c.Source[:0], c.Tenant[:0], c.UserID[:0]
-	c.SessionID, c.FamilyID, c.TokenID, c.ParentTokenID = c.SessionID[:0], c.FamilyID[:0], c.TokenID[:0], c.ParentTokenID[:0]
-	c.IP, c.UserAgent, c.DeviceID, c.Country = c.IP[:0], c.UserAgent[:0], c.DeviceID[:0], c.Country[:0]
-	c.Reason, c.AuthMethod = c.Reason[:0], c.AuthMethod[:0]
+	for _, col := range []*[]string{&c.ID, &c.Source, &c.Tenant, &c.UserID, &c.SessionID, &c.FamilyID,
+		&c.TokenID, &c.ParentTokenID, &c.IP, &c.UserAgent, &c.DeviceID, &c.Country, &c.Reason, &c.AuthMethod} {
+		clear((*col)[:cap(*col)])
+		*col = (*col)[:0]
+	}
 	c.Type, c.Outcome, c.Actor = c.Type[:0], c.Outcome[:0], c.Actor[:0]
 	c.Time, c.TimeNS, c.KafkaOffset = c.Time[:0], c.TimeNS[:0], c.KafkaOffset[:0]
 	c.ASN, c.KafkaPartition = c.ASN[:0], c.KafkaPartition[:0]
@@ -89,6 +91,20 @@ func (c *EventColumns) Append(e *schemas.Event, partition int32, offset int64) {
 	c.AttrValues = append(c.AttrValues, vals)
 	c.KafkaPartition = append(c.KafkaPartition, uint32(partition))
 	c.KafkaOffset = append(c.KafkaOffset, offset)
+}
+
+// view returns rows [i, j) sharing c's memory.
+func (c *EventColumns) view(i, j int) *EventColumns {
+	return &EventColumns{
+		ID: c.ID[i:j], Source: c.Source[i:j], Tenant: c.Tenant[i:j], UserID: c.UserID[i:j],
+		SessionID: c.SessionID[i:j], FamilyID: c.FamilyID[i:j], TokenID: c.TokenID[i:j],
+		ParentTokenID: c.ParentTokenID[i:j], IP: c.IP[i:j], UserAgent: c.UserAgent[i:j],
+		DeviceID: c.DeviceID[i:j], Country: c.Country[i:j], Reason: c.Reason[i:j], AuthMethod: c.AuthMethod[i:j],
+		Type: c.Type[i:j], Outcome: c.Outcome[i:j], Actor: c.Actor[i:j], Time: c.Time[i:j],
+		TimeNS: c.TimeNS[i:j], KafkaOffset: c.KafkaOffset[i:j], ASN: c.ASN[i:j], KafkaPartition: c.KafkaPartition[i:j],
+		Latency: c.Latency[i:j], SampleRate: c.SampleRate[i:j], AttrKeys: c.AttrKeys[i:j], AttrValues: c.AttrValues[i:j],
+		latencyStore: c.latencyStore[i:j],
+	}
 }
 
 // Values returns one slice per column of EventInsertColumns, for

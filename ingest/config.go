@@ -13,6 +13,8 @@ type Config struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest an event waits in a partial batch.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// BatchBytes flushes a batch once its messages total this many bytes.
+	BatchBytes int `yaml:"batch_bytes"`
 	// QueueSize bounds the messages buffered per partition between fetch and decode.
 	QueueSize int `yaml:"queue_size"`
 	// MaxMessageBytes rejects larger messages with reason too_large.
@@ -36,12 +38,13 @@ func DefaultConfig() Config {
 	return Config{
 		BatchSize:       50000,
 		FlushInterval:   time.Second,
-		QueueSize:       20000,
+		BatchBytes:      32 << 20,
+		QueueSize:       10000,
 		MaxMessageBytes: 64 << 10,
 		MaxFutureSkew:   5 * time.Minute,
 		RetryInitial:    100 * time.Millisecond,
 		RetryMax:        10 * time.Second,
-		DrainTimeout:    30 * time.Second,
+		DrainTimeout:    10 * time.Second,
 		LagInterval:     5 * time.Second,
 		StartOffset:     "earliest",
 	}
@@ -58,6 +61,9 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval < 10*time.Millisecond {
 		bad("flush_interval", "must be at least 10ms, got %s", c.FlushInterval)
+	}
+	if c.BatchBytes < 1<<20 {
+		bad("batch_bytes", "must be at least 1048576, got %d", c.BatchBytes)
 	}
 	if c.QueueSize < 1 {
 		bad("queue_size", "must be at least 1, got %d", c.QueueSize)

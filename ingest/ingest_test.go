@@ -79,6 +79,9 @@ func newTBEnv(t testing.TB, tt *testing.T, ownClickHouse bool) (*env, func() err
 
 func (e *env) ingester(cfg ingest.Config, log *slog.Logger) *ingest.Ingester {
 	e.t.Helper()
+	if cfg.DrainTimeout >= 6*time.Second {
+		cfg.DrainTimeout = 3 * time.Second // below the 6s session timeout used here
+	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}

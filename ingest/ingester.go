@@ -66,8 +66,9 @@ type Ingester struct {
 	stopped   chan struct{}
 
 	consuming   atomic.Bool
-	storeErr    atomic.Pointer[string]
-	parts       sync.Map // partition int → *partitionState
+	storeErr    atomic.Pointer[string] // last ping failure, nil when the ping succeeds
+	writeErr    atomic.Pointer[string] // last insert failure, nil after a successful insert
+	parts       sync.Map               // partition int → *partitionState
 	nEvents     atomic.Int64
 	nInvalid    atomic.Int64
 	nCommitted  atomic.Int64
@@ -76,6 +77,7 @@ type Ingester struct {
 
 // partitionState is what the lag monitor needs from an owned partition.
 type partitionState struct {
+	queue   chan kafka.Message // the bounded fetch buffer, for the fill gauge
 	mu      sync.Mutex
 	pending []time.Time // event time of the first message of each uncommitted batch, oldest first
 }
@@ -242,6 +244,9 @@ func (in *Ingester) Ready() error {
 	if p := in.storeErr.Load(); p != nil {
 		return fmt.Errorf("store unavailable: %s", *p)
 	}
+	if p := in.writeErr.Load(); p != nil {
+		return fmt.Errorf("store inserts failing: %s", *p)
+	}
 	return nil
 }
 
@@ -250,15 +255,18 @@ func (in *Ingester) Stats() Stats {
 	return Stats{Events: in.nEvents.Load(), Invalid: in.nInvalid.Load(), Commits: in.nCommitted.Load(), Generations: in.nGeneration.Load()}
 }
 
-func (in *Ingester) setStoreErr(err error) {
+func (in *Ingester) setStoreErr(err error) { in.setErr(&in.storeErr, err) }
+
+func (in *Ingester) setWriteErr(err error) { in.setErr(&in.writeErr, err) }
+
+func (in *Ingester) setErr(p *atomic.Pointer[string], err error) {
 	if err == nil {
-		if in.storeErr.Load() != nil {
-			in.storeErr.Store(nil)
+		if p.Swap(nil) != nil && in.Ready() == nil {
 			in.log.Info("clickhouse reachable again")
 		}
 	} else {
 		msg := err.Error()
-		if in.storeErr.Swap(&msg) == nil {
+		if p.Swap(&msg) == nil {
 			in.log.Warn("clickhouse unavailable; pushing back on Kafka", "err", err)
 		}
 	}
@@ -298,7 +306,11 @@ func (in *Ingester) groupLoop() {
 		in.consuming.Store(true)
 		in.updateReady()
 		for _, a := range assigned {
-			gen.Start(func(ctx context.Context) { in.consumePartition(ctx, gen, a.ID, a.Offset) })
+			in.wg.Add(1)
+			gen.Start(func(ctx context.Context) {
+				defer in.wg.Done()
+				in.consumePartition(ctx, gen, a.ID, a.Offset)
+			})
 		}
 	}
 }
@@ -330,6 +342,7 @@ type work struct {
 	byType     [16]int
 	first      time.Time // event time of the first message, for lag in seconds
 	lastOffset int64     // -1 when empty
+	bytes      int       // key and value bytes of the batch's messages
 }
 
 func (w *work) reset() {
@@ -339,6 +352,7 @@ func (w *work) reset() {
 	w.byType = [16]int{}
 	w.first = time.Time{}
 	w.lastOffset = -1
+	w.bytes = 0
 }
 
 func (w *work) empty() bool { return w.lastOffset < 0 }
@@ -348,21 +362,23 @@ func (w *work) empty() bool { return w.lastOffset < 0 }
 func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generation, partition int, offset int64) {
 	log := in.log.With("partition", partition)
 	plabel := strconv.Itoa(partition)
-	state := &partitionState{}
+	msgs := make(chan kafka.Message, in.cfg.QueueSize)
+	state := &partitionState{queue: msgs}
 	in.parts.Store(partition, state)
-	defer in.parts.Delete(partition)
+	defer in.parts.CompareAndDelete(partition, state)
 	defer in.m.BufferFill.DeleteLabelValues(plabel)
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:       in.o.Brokers,
-		Topic:         in.o.Topic,
-		Partition:     partition,
-		Dialer:        in.o.Dialer,
-		MinBytes:      1,
-		MaxBytes:      16 << 20,
-		MaxWait:       250 * time.Millisecond,
-		QueueCapacity: 1000,
-		ErrorLogger:   kafkaLogger{log, "kafka reader"},
+		Brokers:        in.o.Brokers,
+		Topic:          in.o.Topic,
+		Partition:      partition,
+		Dialer:         in.o.Dialer,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  1000,
+		IsolationLevel: kafka.ReadCommitted,
+		ErrorLogger:    kafkaLogger{log, "kafka reader"},
 	})
 	defer reader.Close()
 	if err := reader.SetOffset(offset); err != nil {
@@ -375,7 +391,6 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 	// Fetcher: the bounded channel is the push-back point.
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
-	msgs := make(chan kafka.Message, in.cfg.QueueSize)
 	var fetchWG sync.WaitGroup
 	fetchWG.Add(1)
 	go func() {
@@ -452,8 +467,6 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 			return false
 		}
 	}
-	fillTick := time.NewTicker(time.Second)
-	defer fillTick.Stop()
 loop:
 	for {
 		select {
@@ -462,7 +475,7 @@ loop:
 				timer.Reset(in.cfg.FlushInterval)
 			}
 			in.add(dec, &ev, cur, &m, state)
-			if cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize {
+			if cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
 				if !flush() {
 					break loop
 				}
@@ -471,8 +484,6 @@ loop:
 			if !flush() {
 				break loop
 			}
-		case <-fillTick.C:
-			in.m.BufferFill.WithLabelValues(plabel).Set(float64(len(msgs)) / float64(cap(msgs)))
 		case <-genCtx.Done():
 			break loop
 		}
@@ -510,6 +521,7 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 		state.mu.Unlock()
 	}
 	w.lastOffset = m.Offset
+	w.bytes += len(m.Key) + len(m.Value)
 	if err == nil {
 		w.events.Append(ev, int32(m.Partition), m.Offset)
 		w.byType[ev.Type]++
@@ -518,6 +530,9 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 	d := DeadLetter{
 		Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, MessageTime: m.Time.UTC(),
 		ReceivedAt: in.o.Now().UTC(), Key: m.Key, Value: m.Value, Reason: schemas.ReasonOf(err),
+	}
+	if d.MessageTime.Unix() <= 0 { // a record without a timestamp
+		d.MessageTime = d.ReceivedAt
 	}
 	var de *schemas.DecodeError
 	if errors.As(err, &de) {
@@ -539,7 +554,7 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 		err := retry(ctx, in.cfg.RetryInitial, in.cfg.RetryMax, fn, func(err error, wait time.Duration) {
 			in.m.Retries.WithLabelValues(op).Inc()
 			if op != opProduceDLQ {
-				in.setStoreErr(err)
+				in.setWriteErr(err)
 			}
 			log.Warn("retrying", "op", op, "in", wait.Round(time.Millisecond), "err", err)
 		})
@@ -557,7 +572,7 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 			}
 			in.m.InsertDuration.WithLabelValues("events").Observe(time.Since(t0).Seconds())
 			in.m.RowsInserted.WithLabelValues("events").Add(float64(n))
-			in.setStoreErr(nil)
+			in.setWriteErr(nil)
 			return nil
 		})
 		if !ok {
@@ -575,6 +590,7 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 			}
 			in.m.InsertDuration.WithLabelValues("dead_letters").Observe(time.Since(t0).Seconds())
 			in.m.RowsInserted.WithLabelValues("dead_letters").Add(float64(len(w.dead)))
+			in.setWriteErr(nil)
 			return nil
 		})
 		if !ok {
@@ -587,9 +603,18 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 // DLQ record size limits: one request per partition stays under the
 // broker's default message.max.bytes of 1 MiB.
 const (
-	dlqMaxBatchBytes = 1 << 20
-	dlqMaxValueBytes = 900 << 10
+	dlqMaxBatchBytes  = 1 << 20
+	dlqMaxRecordBytes = 900 << 10 // key + value + headers of one record
+	dlqMaxKeyBytes    = 16 << 10
 )
+
+func headersSize(hs []kafka.Header) int {
+	n := 0
+	for _, h := range hs {
+		n += len(h.Key) + len(h.Value) + 8
+	}
+	return n
+}
 
 // produceDLQ writes rejected messages to the dead-letter topic with their
 // original key, value and headers plus vigil-* headers saying why and where from.
@@ -612,14 +637,16 @@ func (in *Ingester) produceDLQ(ctx context.Context, dead []DeadLetter) error {
 		if d.Detail != "" {
 			hs = append(hs, kafka.Header{Key: "vigil-detail", Value: []byte(d.Detail)})
 		}
-		value := d.Value
-		if len(value) > dlqMaxValueBytes {
+		key, value := d.Key, d.Value
+		if size := len(key) + len(value) + headersSize(hs); size > dlqMaxRecordBytes {
 			// Brokers reject record batches over message.max.bytes (1 MiB by
-			// default); the dead_letters row keeps the whole message.
-			hs = append(hs, kafka.Header{Key: "vigil-truncated-from", Value: []byte(strconv.Itoa(len(value)))})
-			value = value[:dlqMaxValueBytes]
+			// default), so the record is cut to fit; the dead_letters row
+			// keeps the whole message.
+			hs = append(hs, kafka.Header{Key: "vigil-truncated-from", Value: []byte(strconv.Itoa(len(key) + len(value)))})
+			key = key[:min(len(key), dlqMaxKeyBytes)]
+			value = value[:max(0, min(len(value), dlqMaxRecordBytes-len(key)-headersSize(hs)))]
 		}
-		msgs[i] = kafka.Message{Key: d.Key, Value: value, Headers: hs, Time: d.MessageTime}
+		msgs[i] = kafka.Message{Key: key, Value: value, Headers: hs, Time: d.MessageTime}
 	}
 	if err := in.dlq.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("produce to %s: %w", in.o.DLQTopic, err)

@@ -108,8 +108,10 @@ func (in *Ingester) lagLoop() {
 				}
 				st.mu.Unlock()
 				in.m.LagSeconds.WithLabelValues(in.o.Topic, p).Set(secs)
+				in.m.BufferFill.WithLabelValues(p).Set(float64(len(st.queue)) / float64(cap(st.queue)))
 			} else {
 				in.m.LagSeconds.DeleteLabelValues(in.o.Topic, p)
+				in.m.BufferFill.DeleteLabelValues(p)
 			}
 		}
 	}

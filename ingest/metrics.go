@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_ingest_invalid_total", Help: "Messages rejected to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
 		Batches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_ingest_batches_total", Help: "Batches made durable and committed.",
+			Name: "vigil_ingest_batches_total", Help: "Batches made durable (their offsets are then committed).",
 		}),
 		RowsInserted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_ingest_rows_inserted_total", Help: "Rows inserted into ClickHouse, by table.",

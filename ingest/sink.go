@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	chgo "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -47,7 +49,9 @@ func (s *ClickHouseSink) WriteEvents(ctx context.Context, cols *EventColumns) er
 	if cols.Len() == 0 {
 		return nil
 	}
-	return s.insert(ctx, s.insertEvent, cols.Values())
+	return insertSplitting(cols.Len(), func(i, j int) error {
+		return s.insert(ctx, s.insertEvent, cols.view(i, j).Values())
+	})
 }
 
 // WriteDeadLetters implements Sink.
@@ -55,7 +59,37 @@ func (s *ClickHouseSink) WriteDeadLetters(ctx context.Context, dl []DeadLetter) 
 	if len(dl) == 0 {
 		return nil
 	}
-	return s.insert(ctx, s.insertDead, deadLetterValues(dl))
+	return insertSplitting(len(dl), func(i, j int) error {
+		return s.insert(ctx, s.insertDead, deadLetterValues(dl[i:j]))
+	})
+}
+
+// insertSplitting inserts rows [0, n) with insert. When ClickHouse refuses a
+// block because its rows fall into too many day partitions
+// (max_partitions_per_insert_block, e.g. a backfill spanning months), it
+// inserts each half separately, down to single rows, instead of failing the
+// same batch forever.
+func insertSplitting(n int, insert func(i, j int) error) error {
+	var rec func(i, j int) error
+	rec = func(i, j int) error {
+		err := insert(i, j)
+		if err == nil || j-i <= 1 || !isTooManyPartitions(err) {
+			return err
+		}
+		m := i + (j-i)/2
+		if err := rec(i, m); err != nil {
+			return err
+		}
+		return rec(m, j)
+	}
+	return rec(0, n)
+}
+
+// isTooManyPartitions recognises "Too many partitions for single INSERT
+// block" (code 252, which also means the transient "Too many parts").
+func isTooManyPartitions(err error) bool {
+	var ex *chgo.Exception
+	return errors.As(err, &ex) && ex.Code == 252 && strings.Contains(ex.Message, "partitions for single INSERT block")
 }
 
 // Ping implements Sink.

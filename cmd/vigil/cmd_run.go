@@ -35,6 +35,10 @@ Examples:
 		log := telemetry.NewLogger(env.stderr, cfg.Log.Level, cfg.Log.Format)
 		p, err := startPipeline(ctx, cfg, env, log, !*noMigrate)
 		if err != nil {
+			if ctx.Err() != nil { // interrupted while waiting for ClickHouse
+				log.Info("interrupted before start-up finished")
+				return nil
+			}
 			return err
 		}
 		log.Info("vigil running", "topic", cfg.Kafka.Topic, "group", cfg.Kafka.Group, "database", cfg.ClickHouse.Database)

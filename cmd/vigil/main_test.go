@@ -203,6 +203,7 @@ func TestKill9MidStream(t *testing.T) {
 		"VIGIL_INGEST_BATCH_SIZE=500",
 		"VIGIL_INGEST_LAG_INTERVAL=200ms",
 		"VIGIL_KAFKA_SESSION_TIMEOUT=6s",
+		"VIGIL_INGEST_DRAIN_TIMEOUT=3s",
 		"VIGIL_KAFKA_HEARTBEAT_INTERVAL=500ms",
 	}
 	events := "SELECT count() FROM " + db + ".events"

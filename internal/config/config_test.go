@@ -97,12 +97,13 @@ func TestLoadFiles(t *testing.T) {
 					Ingest: ingest.Config{
 						BatchSize:       10000,
 						FlushInterval:   500 * time.Millisecond,
+						BatchBytes:      16 << 20,
 						QueueSize:       5000,
 						MaxMessageBytes: 131072,
 						MaxFutureSkew:   time.Minute,
 						RetryInitial:    250 * time.Millisecond,
 						RetryMax:        30 * time.Second,
-						DrainTimeout:    90 * time.Second,
+						DrainTimeout:    30 * time.Second,
 						LagInterval:     10 * time.Second,
 						StartOffset:     "latest",
 					},
@@ -156,6 +157,7 @@ func TestLoadFiles(t *testing.T) {
 				`testdata/bad_values.yaml:6: kafka.topic: "session events" is not a valid Kafka name`,
 				`testdata/bad_values.yaml:8: kafka.dlq_topic: "session events" is not a valid Kafka name`,
 				`testdata/bad_values.yaml:8: kafka.dlq_topic: must differ from kafka.topic`,
+				`testdata/bad_values.yaml:9: ingest.drain_timeout: must be shorter than kafka.session_timeout (10s), got 10s`,
 				`testdata/bad_values.yaml:10: kafka.heartbeat_interval: must be less than kafka.session_timeout (10s), got 10s`,
 				`testdata/bad_values.yaml:13: kafka.tls.ca_file: testdata/secrets/does-not-exist.pem: no such file or directory`,
 				`testdata/bad_values.yaml:14: kafka.tls.key_file: must be set with kafka.tls.cert_file`,
@@ -351,7 +353,10 @@ func TestParse(t *testing.T) {
 		{
 			name:    "cross-key error points at the key that is set",
 			yaml:    "kafka:\n  session_timeout: 2s\n",
-			wantErr: []string{`x.yaml:2: kafka.heartbeat_interval: must be less than kafka.session_timeout (2s), got 3s`},
+			wantErr: []string{
+				`x.yaml:2: kafka.heartbeat_interval: must be less than kafka.session_timeout (2s), got 3s`,
+				`x.yaml:2: ingest.drain_timeout: must be shorter than kafka.session_timeout (2s), got 10s`,
+			},
 		},
 	}
 	for _, tt := range tests {

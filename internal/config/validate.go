@@ -52,6 +52,12 @@ func (c *Config) Validate() error {
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	// Heartbeats stop while a generation drains (kafka-go ties them to the
+	// generation), so a drain longer than the session timeout gets the member
+	// evicted and starts another rebalance.
+	if c.Ingest.DrainTimeout >= c.Kafka.SessionTimeout && c.Kafka.SessionTimeout > 0 {
+		v.badAlso("ingest.drain_timeout", []string{"kafka.session_timeout"}, "must be shorter than kafka.session_timeout (%s), got %s", c.Kafka.SessionTimeout, c.Ingest.DrainTimeout)
+	}
 	// ingest.Config.Validate prefixes each error with its dotted key.
 	for _, err := range unjoin(c.Ingest.Validate()) {
 		key, msg, ok := strings.Cut(err.Error(), ": ")
