@@ -351,8 +351,8 @@ func TestParse(t *testing.T) {
 			wantErr: []string{`x.yaml:4: clickhouse.addr[1]: ":9000" is not host:port: missing host`, `x.yaml:5: clickhouse.database: "1st" is not a valid database name`},
 		},
 		{
-			name:    "cross-key error points at the key that is set",
-			yaml:    "kafka:\n  session_timeout: 2s\n",
+			name: "cross-key error points at the key that is set",
+			yaml: "kafka:\n  session_timeout: 2s\n",
 			wantErr: []string{
 				`x.yaml:2: kafka.heartbeat_interval: must be less than kafka.session_timeout (2s), got 3s`,
 				`x.yaml:2: ingest.drain_timeout: must be shorter than kafka.session_timeout (2s), got 10s`,
