@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -17,6 +18,11 @@ import (
 // group's lag is 0. Run with -benchtime=200000x or more for stable figures.
 func BenchmarkIngestEndToEnd(b *testing.B) {
 	e, _, _ := newBenchEnv(b)
+	if os.Getenv("VIGIL_BENCH_NO_MV") == "1" {
+		if err := e.conn.Exec(context.Background(), "DROP TABLE "+e.db+".event_subjects_mv"); err != nil {
+			b.Fatal(err)
+		}
+	}
 	n := max(b.N, 10_000)
 	s := sim.NewStream(sim.StreamConfig{Seed: 9, Users: 20_000})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))

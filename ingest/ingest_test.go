@@ -247,6 +247,22 @@ func (e *env) checkStored(want *expect, dlqExact bool) {
 			(lat == nil) != !ev.HasLatency || (lat != nil && *lat != ev.LatencyMS) {
 			e.t.Errorf("event %s stored differently than sent:\nsent %+v\ngot type=%s user=%s session=%s family=%s ip=%s ua=%s country=%s time_ns=%d asn=%d", id, ev, typ, user, sess, fam, ip, ua, country, timeNS, asn)
 		}
+		// The timeline lookup has one row per subject (a family equal to its session shares its row).
+		want := 0
+		for _, present := range []bool{ev.SessionID != "", ev.FamilyID != "" && ev.FamilyID != ev.SessionID, ev.UserID != "", ev.IP != ""} {
+			if present {
+				want++
+			}
+		}
+		var n uint64
+		if err := e.conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".event_subjects FINAL WHERE id = ?", id).Scan(&n); err != nil || int(n) != want {
+			e.t.Errorf("event %s: %d event_subjects rows (err %v), want %d", id, n, err, want)
+		}
+		if ev.FamilyID != "" {
+			if err := e.conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".event_subjects WHERE kind IN ('family', 'session') AND subject = ? AND id = ?", ev.FamilyID, id).Scan(&n); err != nil || n != 1 {
+				e.t.Errorf("event %s: family lookup found %d rows (err %v), want 1", id, n, err)
+			}
+		}
 	}
 	// The DLQ topic holds every rejected message with its reason headers.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(dlqTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

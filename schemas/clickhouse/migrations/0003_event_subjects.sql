@@ -1,6 +1,8 @@
 -- Timeline lookups: one row per (subject kind, subject) of each event, sorted
 -- by subject then time, so "everything session S / family F / user U / IP A
--- did" reads a narrow range instead of scanning events.
+-- did" reads a narrow range instead of scanning events. A family equal to its
+-- session (the default) gets no separate row: look families up with
+-- kind IN ('family', 'session').
 CREATE TABLE IF NOT EXISTS ${db}.event_subjects
 (
     kind    Enum8('session' = 1, 'family' = 2, 'user' = 3, 'ip' = 4),
@@ -26,4 +28,4 @@ SELECT
     id
 FROM ${db}.events
 ARRAY JOIN [('session', session_id), ('family', family_id), ('user', user_id), ('ip', ip)] AS s
-WHERE s.2 != '';
+WHERE s.2 != '' AND NOT (s.1 = 'family' AND family_id = session_id);
