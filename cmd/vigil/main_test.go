@@ -19,11 +19,22 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"go.uber.org/goleak"
+
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/sim"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // run calls Run in-process with env vars from envs only.
 func run(t *testing.T, envs map[string]string, args ...string) (stdout, stderr string, err error) {
