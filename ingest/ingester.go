@@ -691,6 +691,7 @@ type kafkaLogger struct {
 	what string
 }
 
+// Printf logs one kafka-go message at warn level.
 func (k kafkaLogger) Printf(format string, args ...any) {
 	k.log.Warn(k.what, "msg", fmt.Sprintf(format, args...))
 }

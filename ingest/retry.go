@@ -10,7 +10,9 @@ import (
 // permanentError marks an error that retrying cannot fix.
 type permanentError struct{ err error }
 
+// Error returns the wrapped error's message.
 func (p permanentError) Error() string { return p.err.Error() }
+// Unwrap returns the wrapped error.
 func (p permanentError) Unwrap() error { return p.err }
 
 // Permanent wraps err so that IsPermanent reports true; the work is

@@ -31,6 +31,7 @@ type exitError struct {
 	msg  string
 }
 
+// Error returns the message, "" when it was already reported.
 func (e exitError) Error() string { return e.msg }
 
 func exitCode(err error) int {
