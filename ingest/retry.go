@@ -12,6 +12,7 @@ type permanentError struct{ err error }
 
 // Error returns the wrapped error's message.
 func (p permanentError) Error() string { return p.err.Error() }
+
 // Unwrap returns the wrapped error.
 func (p permanentError) Unwrap() error { return p.err }
 
