@@ -346,14 +346,29 @@ func TestClickHouseOutage(t *testing.T) {
 	e, stop, restart := newEnv(t, true)
 	want := newExpect()
 	s := sim.NewStream(sim.StreamConfig{Seed: 3, Users: 2000, InvalidEvery: 50})
-	e.produce(s, 20_000, want)
 	cfg := ingest.DefaultConfig()
-	cfg.BatchSize = 2000
+	cfg.BatchSize = 1000
+	cfg.FlushInterval = 100 * time.Millisecond
 	cfg.RetryMax = 500 * time.Millisecond
 	cfg.LagInterval = 200 * time.Millisecond
 	in := e.ingester(cfg, nil)
-	waitCaughtUp(t, in, time.Minute, 20_000)
 
+	// A steady stream: 100 chunks of 300 messages, one every 50ms (at least
+	// 5s), while ClickHouse goes away and comes back.
+	const total = 30_000
+	producing := make(chan struct{})
+	go func() {
+		defer close(producing)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for range total / 300 {
+			e.produce(s, 300, want)
+			<-tick.C
+		}
+	}()
+	testenv.WaitFor(t, time.Minute, "some events stored before the outage", func() (bool, string) {
+		return in.Stats().Events >= 2_000, fmt.Sprintf("%+v", in.Stats())
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -361,8 +376,8 @@ func TestClickHouseOutage(t *testing.T) {
 		err := in.Ready()
 		return err != nil, fmt.Sprint(err)
 	})
+	storedAtStop := in.Stats().Events
 	committed := in.Stats().Commits
-	e.produce(s, 20_000, want)
 	lagAt := func() int64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -376,9 +391,10 @@ func TestClickHouseOutage(t *testing.T) {
 		}
 		return n
 	}
-	testenv.WaitFor(t, 30*time.Second, "lag to reach what was produced during the outage", func() (bool, string) {
+	first := lagAt()
+	testenv.WaitFor(t, 30*time.Second, "lag to grow during the outage", func() (bool, string) {
 		n := lagAt()
-		return n == 20_000, fmt.Sprintf("lag %d", n)
+		return n >= first+5_000, fmt.Sprintf("lag %d (was %d)", n, first)
 	})
 	if err := in.Ready(); err == nil {
 		t.Error("ready while ClickHouse is down")
@@ -386,11 +402,15 @@ func TestClickHouseOutage(t *testing.T) {
 	if got := in.Stats().Commits; got != committed {
 		t.Errorf("committed %d batches while ClickHouse was down", got-committed)
 	}
+	if storedAtStop >= total*49/50 {
+		t.Fatalf("everything was stored before ClickHouse stopped (%d); the outage was not mid-stream", storedAtStop)
+	}
 
 	if err := restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitCaughtUp(t, in, 2*time.Minute, 40_000)
+	<-producing
+	waitCaughtUp(t, in, 2*time.Minute, total)
 	testenv.WaitFor(t, 10*time.Second, "ready after ClickHouse is back", func() (bool, string) {
 		err := in.Ready()
 		return err == nil, fmt.Sprint(err)
