@@ -14,19 +14,24 @@ have promtool || need+=(prometheus)
 have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
 have kcat || need+=(kcat)
 
+SUDO=""
+if [ "$(id -u)" != 0 ] && have sudo && sudo -n true 2>/dev/null; then
+  SUDO="sudo -n"   # passwordless sudo, e.g. on CI runners
+fi
+
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && have apt-get; then
+  if { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; } && have apt-get; then
     echo "setup: installing ${need[*]} with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    $SUDO apt-get update -qq
     # --no-install-recommends keeps it small; policy-rc.d stops package
     # scripts from starting system services we do not use (tests start their own).
     made_policy=0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d && made_policy=1
     fi
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
   else
     echo "setup: missing packages: ${need[*]}" >&2
     echo "setup: install them with:  sudo apt-get install -y ${need[*]}" >&2
