@@ -35,7 +35,8 @@ then a summary read back from ClickHouse that checks nothing was lost.
 Examples:
   vigil demo
   vigil demo --duration 1m --rate 50000
-  vigil demo --clickhouse 127.0.0.1:9000 --keep`}
+  vigil demo --clickhouse 127.0.0.1:9000 --keep
+  vigil demo --hold     # keep it running afterwards to query ClickHouse and read the DLQ with kcat`}
 	c.run = func(ctx context.Context, env *cmdEnv, args []string) error {
 		fs := newFlags(&c, env)
 		duration := fs.Duration("duration", 20*time.Second, "how long to produce traffic")
@@ -45,13 +46,14 @@ Examples:
 		seed := fs.Uint64("seed", 1, "simulator seed")
 		keep := fs.Bool("keep", false, "keep the ClickHouse data directory (and database) afterwards")
 		admin := fs.String("admin", "127.0.0.1:9464", "admin listen address (/metrics, /readyz); falls back to a free port if busy")
+		hold := fs.Bool("hold", false, "after the summary, keep everything running (Ctrl-C to stop) to explore with clickhouse-client, kcat and /metrics")
 		if done, err := parseFlags(fs, args); done {
 			return err
 		}
 		if *rate < 1 || *partitions < 1 {
 			return errUsage("--rate and --partitions must be positive")
 		}
-		return runDemo(ctx, env, demoOptions{duration: *duration, rate: *rate, chAddr: *chAddr, partitions: *partitions, seed: *seed, keep: *keep, admin: *admin})
+		return runDemo(ctx, env, demoOptions{duration: *duration, rate: *rate, chAddr: *chAddr, partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold})
 	}
 	return c
 }
@@ -64,6 +66,7 @@ type demoOptions struct {
 	seed       uint64
 	keep       bool
 	admin      string
+	hold       bool
 }
 
 func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
@@ -188,7 +191,21 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 			}
 		}
 	}
-	return demoSummary(ctx, env, p, producedValid.Load(), produced.Load()-producedValid.Load(), time.Since(start))
+	if err := demoSummary(ctx, env, p, producedValid.Load(), produced.Load()-producedValid.Load(), time.Since(start)); err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	say("\nexplore:")
+	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT type, count() FROM events FINAL GROUP BY type'", port)
+	say("  kcat -b %s -t %s -C -e -f '%%h\\n%%s\\n\\n' | head", brokers[0], dlq)
+	say("  curl -s http://%s/metrics | grep ^vigil_ingest", p.admin.Addr())
+	if !o.hold {
+		say("  (these work while the demo runs: use --hold to keep it running after the summary)")
+		return nil
+	}
+	say("holding; Ctrl-C to stop")
+	<-ctx.Done()
+	return p.stop(context.Background())
 }
 
 func produce(ctx context.Context, brokers []string, topic string, o demoOptions, produced, valid *atomic.Int64) error {
