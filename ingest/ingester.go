@@ -48,7 +48,8 @@ type Options struct {
 }
 
 // Ingester runs the consume → decode → persist → commit pipeline. Start it
-// once; Shutdown is idempotent. Its methods are safe for concurrent use.
+// once, then Shutdown (idempotent) from any goroutine; Ready, Stats and Lag
+// are safe for concurrent use at any time.
 type Ingester struct {
 	o   Options
 	cfg Config
@@ -65,6 +66,7 @@ type Ingester struct {
 	stopOnce  sync.Once
 	stopped   chan struct{}
 
+	started     atomic.Bool
 	consuming   atomic.Bool
 	storeErr    atomic.Pointer[string] // last ping failure, nil when the ping succeeds
 	writeErr    atomic.Pointer[string] // last insert failure, nil after a successful insert
@@ -133,6 +135,9 @@ func New(o Options) (*Ingester, error) {
 // Start joins the consumer group and begins consuming in the background. It
 // returns quickly; errors joining the group are retried and logged.
 func (in *Ingester) Start(ctx context.Context) error {
+	if !in.started.CompareAndSwap(false, true) {
+		return errors.New("ingest: Start called twice")
+	}
 	start := kafka.FirstOffset
 	if in.cfg.StartOffset == "latest" {
 		start = kafka.LastOffset
