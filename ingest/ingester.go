@@ -345,7 +345,6 @@ type work struct {
 	events     EventColumns
 	dead       []DeadLetter
 	byType     [16]int
-	first      time.Time // event time of the first message, for lag in seconds
 	lastOffset int64     // -1 when empty
 	bytes      int       // key and value bytes of the batch's messages
 }
@@ -355,7 +354,6 @@ func (w *work) reset() {
 	clear(w.dead)
 	w.dead = w.dead[:0]
 	w.byType = [16]int{}
-	w.first = time.Time{}
 	w.lastOffset = -1
 	w.bytes = 0
 }
@@ -406,7 +404,12 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 				if fetchCtx.Err() != nil {
 					return
 				}
-				log.Warn("fetch", "err", err)
+				log.Warn("fetch failed; retrying", "err", err)
+				select {
+				case <-fetchCtx.Done():
+					return
+				case <-time.After(time.Second):
+				}
 				continue
 			}
 			select {
@@ -520,7 +523,6 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 		if err == nil {
 			t = ev.Time
 		}
-		w.first = t
 		state.mu.Lock()
 		state.pending = append(state.pending, t)
 		state.mu.Unlock()
