@@ -345,8 +345,8 @@ type work struct {
 	events     EventColumns
 	dead       []DeadLetter
 	byType     [16]int
-	lastOffset int64     // -1 when empty
-	bytes      int       // key and value bytes of the batch's messages
+	lastOffset int64 // -1 when empty
+	bytes      int   // key and value bytes of the batch's messages
 }
 
 func (w *work) reset() {
