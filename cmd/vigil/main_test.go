@@ -261,6 +261,7 @@ func TestKill9MidStream(t *testing.T) {
 		`vigil_ingest_lag_seconds`,
 		`vigil_ingest_buffer_fill_ratio`,
 		`vigil_ingest_retries_total{op="insert_events"}`,
+		`vigil_retention_errors_total 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -110,6 +110,47 @@ type pipeline struct {
 	admin    *telemetry.Admin
 	conn     driver.Conn
 	ingester *ingest.Ingester
+
+	stopRetention context.CancelFunc
+	retentionDone chan struct{}
+}
+
+// startRetention drops expired day partitions at start and then every
+// clickhouse.retention.check_interval, until stop.
+func (p *pipeline) startRetention(c config.ClickHouse, reg prometheus.Registerer) {
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_retention_partitions_dropped_total", Help: "Day partitions dropped by retention, by table.",
+	}, []string{"table"})
+	failures := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_retention_errors_total", Help: "Retention passes that failed (retried at the next interval).",
+	})
+	reg.MustRegister(dropped, failures)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopRetention, p.retentionDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.retentionDone)
+		t := time.NewTicker(c.Retention.CheckInterval)
+		defer t.Stop()
+		for {
+			for _, table := range chschema.RetainedTables {
+				days := c.Retention.Days()[table]
+				parts, err := chschema.DropExpired(ctx, p.conn, c.Database, table, days, time.Now())
+				if len(parts) > 0 {
+					dropped.WithLabelValues(table).Add(float64(len(parts)))
+					p.log.Info("retention: dropped expired partitions", "table", table, "keep_days", days, "partitions", parts)
+				}
+				if err != nil && ctx.Err() == nil {
+					failures.Inc()
+					p.log.Warn("retention", "table", table, "err", err)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // startPipeline connects to ClickHouse (retrying until ctx ends), migrates
@@ -192,12 +233,17 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	}
 	p.ingester = in
 	p.admin.AddCheck("ingest", in.Ready)
+	p.startRetention(cfg.ClickHouse, reg)
 	return p, nil
 }
 
 // stop shuts down in reverse order of start: sources, then sinks, then admin.
 func (p *pipeline) stop(ctx context.Context) error {
 	var err error
+	if p.stopRetention != nil {
+		p.stopRetention()
+		<-p.retentionDone
+	}
 	if p.ingester != nil {
 		err = p.ingester.Shutdown(ctx)
 	}

@@ -103,6 +103,26 @@ type ClickHouse struct {
 	Compression string `yaml:"compression"`
 	// TLS configures TLS to the servers.
 	TLS TLS `yaml:"tls"`
+	// Retention says how many days of each table to keep.
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention is the `clickhouse.retention:` section: whole day partitions
+// older than the given number of days are dropped; 0 keeps everything.
+type Retention struct {
+	// EventsDays is how many days of events to keep.
+	EventsDays int `yaml:"events_days"`
+	// EventSubjectsDays is how many days of timeline lookup rows to keep.
+	EventSubjectsDays int `yaml:"event_subjects_days"`
+	// DeadLettersDays is how many days of dead letters to keep.
+	DeadLettersDays int `yaml:"dead_letters_days"`
+	// CheckInterval is how often expired partitions are looked for.
+	CheckInterval time.Duration `yaml:"check_interval"`
+}
+
+// Days maps each retained table to its retention in days.
+func (r Retention) Days() map[string]int {
+	return map[string]int{"events": r.EventsDays, "event_subjects": r.EventSubjectsDays, "dead_letters": r.DeadLettersDays}
 }
 
 // Admin is the `admin:` section: the HTTP listener for metrics and health.
@@ -151,6 +171,7 @@ func Default() Config {
 			ReadTimeout:  60 * time.Second,
 			MaxOpenConns: 8,
 			Compression:  "lz4",
+			Retention:    Retention{CheckInterval: time.Hour},
 		},
 		Ingest: ingest.DefaultConfig(),
 		Admin:  Admin{Listen: "127.0.0.1:9464"},

@@ -173,6 +173,21 @@ func (v *validator) clickhouse(c *ClickHouse) {
 	}
 	v.oneOf("clickhouse.compression", c.Compression, "none", "lz4", "zstd")
 	v.tls("clickhouse.tls", &c.TLS)
+	for _, r := range []struct {
+		key  string
+		days int
+	}{
+		{"clickhouse.retention.events_days", c.Retention.EventsDays},
+		{"clickhouse.retention.event_subjects_days", c.Retention.EventSubjectsDays},
+		{"clickhouse.retention.dead_letters_days", c.Retention.DeadLettersDays},
+	} {
+		if r.days < 0 {
+			v.bad(r.key, "must be 0 (keep everything) or a number of days, got %d", r.days)
+		}
+	}
+	if c.Retention.CheckInterval < time.Minute {
+		v.bad("clickhouse.retention.check_interval", "must be at least 1m, got %s", c.Retention.CheckInterval)
+	}
 }
 
 func (v *validator) tls(prefix string, t *TLS) {

@@ -130,3 +130,47 @@ func TestMigrateRejectsBadDatabaseName(t *testing.T) {
 		t.Fatalf("got %v, want bad database name", err)
 	}
 }
+
+// TestDropExpired keeps the days inside the retention and drops whole older
+// day partitions, and keeps everything with retention 0.
+func TestDropExpired(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	conn := testenv.Conn(t, srv)
+	db := testenv.Database(t)
+	ctx := context.Background()
+	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".dead_letters (topic, partition, offset, message_time, received_at, reason)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, age := range []int{0, 1, 6, 7, 8, 30} { // days before now
+		ts := now.AddDate(0, 0, -age)
+		if err := b.Append("session-events", uint32(0), int64(i), ts, ts, "bad_ip"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	f := func(keep int, wantDropped []string, wantLeft uint64) {
+		t.Helper()
+		dropped, err := chschema.DropExpired(ctx, conn, db, "dead_letters", keep, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(dropped, ",") != strings.Join(wantDropped, ",") {
+			t.Errorf("keep %d days: dropped %v, want %v", keep, dropped, wantDropped)
+		}
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".dead_letters").Scan(&n); err != nil || n != wantLeft {
+			t.Errorf("keep %d days: %d rows left (err %v), want %d", keep, n, err, wantLeft)
+		}
+	}
+	f(0, nil, 6)
+	f(7, []string{"2026-10-24", "2026-11-15"}, 4)
+	f(7, nil, 4)
+	f(1, []string{"2026-11-16", "2026-11-17"}, 2)
+}
