@@ -30,17 +30,10 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"), // Transport's metadata refresher, one per kafka.Transport, lives with the process
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.Main(m,
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"), // a kafka.Transport's metadata refresher lives with the process
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	))
 }
 
 // env is one test's Kafka, ClickHouse database and helpers.

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -118,8 +118,8 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	var logBuf strings.Builder
-	log := telemetry.NewLogger(&lockedWriter{w: &logBuf}, "warn", "text")
+	var logBuf syncBuffer
+	log := telemetry.NewLogger(&logBuf, "warn", "text")
 	p, err := startPipeline(ctx, &cfg, env, log, true)
 	if err != nil {
 		return err
@@ -284,15 +284,23 @@ func demoSummary(ctx context.Context, env *cmdEnv, p *pipeline, wantValid, wantI
 	return nil
 }
 
-// lockedWriter serializes writes from concurrent loggers.
-type lockedWriter struct {
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers
+// (loggers, child process output).
+type syncBuffer struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  bytes.Buffer
 }
 
-// Write writes p under the lock.
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// Write appends p under the lock.
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -19,22 +19,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"go.uber.org/goleak"
-
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/sim"
 )
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // run calls Run in-process with env vars from envs only.
 func run(t *testing.T, envs map[string]string, args ...string) (stdout, stderr string, err error) {
@@ -312,22 +301,4 @@ func TestMigrateCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "0 pending") {
 		t.Errorf("migrate --status: %v %q", err, out)
 	}
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer for child process output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
 
 	"github.com/vigilhq/vigil/internal/chserver"
 	"github.com/vigilhq/vigil/internal/localkafka"
@@ -43,12 +44,19 @@ var (
 	dbSeq      atomic.Int64
 )
 
-// Main runs the package's tests and then stops the shared ClickHouse server;
-// call it from TestMain.
-func Main(m *testing.M) int {
+// Main runs the package's tests, stops the shared ClickHouse server, and
+// then fails the run if goroutines leaked (goleak, with the given ignores);
+// call it from TestMain: os.Exit(testenv.Main(m)).
+func Main(m *testing.M, ignore ...goleak.Option) int {
 	code := m.Run()
 	if shared != nil {
 		_ = shared.Close()
+	}
+	if code == 0 {
+		if err := goleak.Find(ignore...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	return code
 }

@@ -2,29 +2,17 @@ package clickhouse_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/vigilhq/vigil/internal/testenv"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 )
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func TestMigrationsAreNumberedAndSplit(t *testing.T) {
 	migs, err := chschema.Migrations()
