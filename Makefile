@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/vigil
 
-.PHONY: all setup build test test-race demo bench lint clean
+.PHONY: all setup build test demo bench lint clean
 
 all: build
 
@@ -12,14 +12,11 @@ setup:
 build:
 	$(GO) build -o $(BIN) ./cmd/vigil
 
-## test: install what is missing, then vet and run every test against real services.
+## test: install what is missing, then vet and run every test, under the
+## race detector, against real services (about a minute on 2 cores).
 test: setup
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 12m ./...
-
-## test-race: the same under the race detector (slower).
-test-race: setup
-	$(GO) test -count=1 -race -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 12m ./...
 
 ## demo: the whole pipeline on its embedded default with live progress.
 demo: setup build
