@@ -14,6 +14,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/vigilhq/vigil/ingest"
@@ -72,6 +76,11 @@ func newTBEnv(t testing.TB, tt *testing.T, ownClickHouse bool) (*env, func() err
 
 func (e *env) ingester(cfg ingest.Config, log *slog.Logger) *ingest.Ingester {
 	e.t.Helper()
+	return e.tracedIngester(cfg, log, nil)
+}
+
+func (e *env) tracedIngester(cfg ingest.Config, log *slog.Logger, tracer trace.Tracer) *ingest.Ingester {
+	e.t.Helper()
 	if cfg.DrainTimeout >= 6*time.Second {
 		cfg.DrainTimeout = 3 * time.Second // below the 6s session timeout used here
 	}
@@ -81,7 +90,7 @@ func (e *env) ingester(cfg ingest.Config, log *slog.Logger) *ingest.Ingester {
 	in, err := ingest.New(ingest.Options{
 		Config: cfg, Brokers: e.brokers, Topic: topic, Group: group, DLQTopic: dlqTopic,
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
-		Sink: ingest.NewClickHouseSink(e.conn, e.db), Logger: log,
+		Sink: ingest.NewClickHouseSink(e.conn, e.db), Logger: log, Tracer: tracer,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -490,3 +499,47 @@ type nopSink struct{}
 func (nopSink) WriteEvents(context.Context, *ingest.EventColumns) error     { return nil }
 func (nopSink) WriteDeadLetters(context.Context, []ingest.DeadLetter) error { return nil }
 func (nopSink) Ping(context.Context) error                                  { return nil }
+
+// TestTracesLinkProducers: with tracing on, each batch is a consumer span
+// linked to the producers' traceparent headers, continuing a sampled trace.
+func TestTracesLinkProducers(t *testing.T) {
+	e, _, _ := newEnv(t, false)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	want := newExpect()
+	e.produce(sim.NewStream(sim.StreamConfig{Seed: 5, InvalidEvery: 100}), 2_000, want)
+	cfg := ingest.DefaultConfig()
+	cfg.BatchSize = 500
+	in := e.tracedIngester(cfg, nil, tp.Tracer("vigil"))
+	waitCaughtUp(t, in, time.Minute, 2_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := in.Shutdown(ctx); err != nil { // every batch span has ended
+		t.Fatal(err)
+	}
+
+	producer, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	messages := int64(0)
+	spans := rec.Ended()
+	for _, s := range spans {
+		if s.Name() != topic+" process" || s.SpanKind() != trace.SpanKindConsumer {
+			t.Errorf("unexpected span %q kind %v", s.Name(), s.SpanKind())
+			continue
+		}
+		if len(s.Links()) == 0 || s.Links()[0].SpanContext.TraceID() != producer {
+			t.Errorf("span %q: links %v, want links to the producer trace", s.Name(), s.Links())
+		}
+		if s.Parent().TraceID() != producer || s.SpanContext().TraceID() != producer {
+			t.Errorf("span does not continue the sampled producer trace: parent %v", s.Parent())
+		}
+		for _, a := range s.Attributes() {
+			if a.Key == attribute.Key("messaging.batch.message_count") {
+				messages += a.Value.AsInt64()
+			}
+		}
+	}
+	if len(spans) == 0 || messages != 2_000 {
+		t.Errorf("%d batch spans covering %d messages, want spans covering 2000", len(spans), messages)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/schemas"
 )
@@ -43,18 +44,21 @@ type Options struct {
 	Transport kafka.RoundTripper
 	Sink      Sink
 	Metrics   *Metrics // nil creates unregistered metrics
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Tracer records one span per batch, linked to the producers' traceparent headers; nil disables tracing.
+	Tracer trace.Tracer
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Ingester runs the consume → decode → persist → commit pipeline. Start it
 // once, then Shutdown (idempotent) from any goroutine; Ready, Stats and Lag
 // are safe for concurrent use at any time.
 type Ingester struct {
-	o   Options
-	cfg Config
-	log *slog.Logger
-	m   *Metrics
+	o      Options
+	cfg    Config
+	log    *slog.Logger
+	m      *Metrics
+	tracer trace.Tracer // nil when tracing is off
 
 	group *kafka.ConsumerGroup
 	dlq   *kafka.Writer
@@ -126,7 +130,7 @@ func New(o Options) (*Ingester, error) {
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = 3 * time.Second
 	}
-	in := &Ingester{o: o, cfg: o.Config, log: o.Logger, m: o.Metrics, stopped: make(chan struct{})}
+	in := &Ingester{o: o, cfg: o.Config, log: o.Logger, m: o.Metrics, tracer: o.Tracer, stopped: make(chan struct{})}
 	msg := "starting"
 	in.storeErr.Store(&msg)
 	return in, nil
@@ -345,8 +349,9 @@ type work struct {
 	events     EventColumns
 	dead       []DeadLetter
 	byType     [16]int
-	lastOffset int64 // -1 when empty
-	bytes      int   // key and value bytes of the batch's messages
+	lastOffset int64        // -1 when empty
+	bytes      int          // key and value bytes of the batch's messages
+	links      []trace.Link // producers' trace contexts, when tracing
 }
 
 func (w *work) reset() {
@@ -356,6 +361,8 @@ func (w *work) reset() {
 	w.byType = [16]int{}
 	w.lastOffset = -1
 	w.bytes = 0
+	clear(w.links)
+	w.links = w.links[:0]
 }
 
 func (w *work) empty() bool { return w.lastOffset < 0 }
@@ -437,11 +444,19 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 		// later batch may commit: its offset would cover the failed one.
 		broken := false
 		for w := range batches {
-			if !broken && in.persist(drainCtx, log, w) {
+			ctx, span := drainCtx, trace.Span(nil)
+			if in.tracer != nil {
+				ctx, span = in.startBatchSpan(drainCtx, partition, w)
+			}
+			ok := !broken && in.persist(ctx, log, w)
+			if ok {
 				in.commit(log, gen, partition, w.lastOffset+1)
 				in.account(w)
 			} else {
 				broken = true
+			}
+			if span != nil {
+				endBatchSpan(span, ok)
 			}
 			state.mu.Lock()
 			if len(state.pending) > 0 {
@@ -529,6 +544,11 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 	}
 	w.lastOffset = m.Offset
 	w.bytes += len(m.Key) + len(m.Value)
+	if in.tracer != nil && len(w.links) < maxLinks {
+		if l, ok := linkFrom(m); ok {
+			w.links = append(w.links, l)
+		}
+	}
 	if err == nil {
 		w.events.Append(ev, int32(m.Partition), m.Offset)
 		w.byType[ev.Type]++

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/config"
@@ -113,6 +114,7 @@ type pipeline struct {
 
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
+	stopTracing   func(context.Context) error
 }
 
 // startRetention drops expired day partitions at start and then every
@@ -212,6 +214,18 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	}
 	migrated = nil
 
+	tp, stopTracing, err := telemetry.NewTracerProvider(ctx, cfg.Tracing.OTLPEndpoint, cfg.Tracing.SampleRatio, cfg.Tracing.ServiceName, version)
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	p.stopTracing = stopTracing
+	var tracer trace.Tracer
+	if cfg.Tracing.OTLPEndpoint != "" {
+		tracer = tp.Tracer("github.com/vigilhq/vigil/ingest")
+		log.Info("tracing to OTLP/HTTP collector", "endpoint", cfg.Tracing.OTLPEndpoint, "sample_ratio", cfg.Tracing.SampleRatio)
+	}
+
 	dialer, transport, err := kafkaClients(cfg.Kafka)
 	if err != nil {
 		p.stop(context.Background())
@@ -222,6 +236,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
+		Tracer: tracer,
 	})
 	if err != nil {
 		p.stop(context.Background())
@@ -246,6 +261,11 @@ func (p *pipeline) stop(ctx context.Context) error {
 	}
 	if p.ingester != nil {
 		err = p.ingester.Shutdown(ctx)
+	}
+	if p.stopTracing != nil {
+		if terr := p.stopTracing(ctx); terr != nil && err == nil {
+			err = terr
+		}
 	}
 	if p.conn != nil {
 		p.conn.Close()

@@ -28,6 +28,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Log configures the process log.
 	Log Log `yaml:"log"`
+	// Tracing configures OpenTelemetry traces.
+	Tracing Tracing `yaml:"tracing"`
 
 	// src records where each key's value came from (file:line or an
 	// environment variable), so that Validate can point at it. It is nil for
@@ -131,6 +133,16 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 }
 
+// Tracing is the `tracing:` section: OpenTelemetry spans exported over OTLP/HTTP.
+type Tracing struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318; "" disables tracing.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio samples root spans; a producer's sampled traceparent is always honoured.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute.
+	ServiceName string `yaml:"service_name"`
+}
+
 // Log is the `log:` section.
 type Log struct {
 	// Level is the minimum level logged: debug, info, warn or error.
@@ -173,9 +185,10 @@ func Default() Config {
 			Compression:  "lz4",
 			Retention:    Retention{CheckInterval: time.Hour},
 		},
-		Ingest: ingest.DefaultConfig(),
-		Admin:  Admin{Listen: "127.0.0.1:9464"},
-		Log:    Log{Level: "info", Format: "text"},
+		Ingest:  ingest.DefaultConfig(),
+		Admin:   Admin{Listen: "127.0.0.1:9464"},
+		Log:     Log{Level: "info", Format: "text"},
+		Tracing: Tracing{SampleRatio: 1, ServiceName: "vigil"},
 	}
 }
 

@@ -108,8 +108,9 @@ func TestLoadFiles(t *testing.T) {
 						LagInterval:     10 * time.Second,
 						StartOffset:     "latest",
 					},
-					Admin: Admin{Listen: "0.0.0.0:9464"},
-					Log:   Log{Level: "debug", Format: "json"},
+					Admin:   Admin{Listen: "0.0.0.0:9464"},
+					Log:     Log{Level: "debug", Format: "json"},
+					Tracing: Tracing{OTLPEndpoint: "http://otel-collector.internal:4318", SampleRatio: 0.25, ServiceName: "vigil-eu-1"},
 				}
 			},
 		},
@@ -180,7 +181,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "unknown_section.yaml",
 			wantErr: []string{
-				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, admin, log)`,
+				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, admin, log, tracing)`,
 			},
 		},
 		{
@@ -194,7 +195,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "not_a_mapping.yaml",
 			wantErr: []string{
-				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, admin, log), got a list`,
+				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, admin, log, tracing), got a list`,
 			},
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -49,6 +50,17 @@ func (c *Config) Validate() error {
 		if err := checkHostPort(c.Admin.Listen, true, true); err != nil {
 			v.bad("admin.listen", "%v (or \"\" to disable the admin listener)", err)
 		}
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.bad("tracing.otlp_endpoint", "must be an http:// or https:// URL of an OTLP/HTTP collector (or \"\" to disable tracing), got %q", e)
+		}
+	}
+	if r := c.Tracing.SampleRatio; r < 0 || r > 1 {
+		v.bad("tracing.sample_ratio", "must be between 0 and 1, got %g", r)
+	}
+	if c.Tracing.ServiceName == "" {
+		v.bad("tracing.service_name", "must not be empty")
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
