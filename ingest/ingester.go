@@ -159,8 +159,12 @@ func (in *Ingester) Start(ctx context.Context) error {
 		RebalanceTimeout:  in.o.RebalanceTimeout,
 		HeartbeatInterval: in.o.HeartbeatInterval,
 		JoinGroupBackoff:  time.Second,
-		StartOffset:       start,
-		ErrorLogger:       kafkaLogger{in.log, "kafka consumer group"},
+		// A topic that gains partitions triggers a rebalance, so the new
+		// partitions are consumed without a restart.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 10 * time.Second,
+		StartOffset:            start,
+		ErrorLogger:            kafkaLogger{in.log, "kafka consumer group"},
 	})
 	if err != nil {
 		return fmt.Errorf("ingest: consumer group: %w", err)

@@ -86,6 +86,7 @@ func TestConfigCheck(t *testing.T) {
 			}
 		}
 	}
+	f("../../../deploy/vigil.yaml", nil, true)
 	f("good.yaml", nil, true)
 	f("minimal.yaml", nil, true)
 	f("empty.yaml", nil, true)
