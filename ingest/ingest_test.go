@@ -117,16 +117,26 @@ func (e *env) produce(s *sim.Stream, n int, want *expect) {
 	}
 	defer cl.Close()
 	recs := make([]*kgo.Record, 0, 1000)
+	reasons := map[*kgo.Record]schemas.Reason{} // results come back in completion order
 	flush := func() {
-		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		res := cl.ProduceSync(context.Background(), recs...)
+		if err := res.FirstErr(); err != nil {
 			e.t.Fatalf("produce: %v", err)
 		}
+		for _, r := range res {
+			if reason := reasons[r.Record]; reason != "" {
+				want.invalidAt(r.Record.Partition, r.Record.Offset, reason)
+			}
+		}
 		recs = recs[:0]
+		clear(reasons)
 	}
 	for range n {
 		m := s.Next()
 		want.add(m)
-		recs = append(recs, &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value, Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}})
+		rec := &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value, Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}}
+		reasons[rec] = m.Reason
+		recs = append(recs, rec)
 		if len(recs) == cap(recs) {
 			flush()
 		}
@@ -139,11 +149,18 @@ type expect struct {
 	mu       sync.Mutex
 	valid    int
 	byReason map[schemas.Reason]int
-	sample   map[string][]byte // a few valid events by id, to compare with what ClickHouse stored
+	sample   map[string][]byte         // a few valid events by id, to compare with what ClickHouse stored
+	reasonAt map[string]schemas.Reason // "partition/offset" of each invalid message → its reason
 }
 
 func newExpect() *expect {
-	return &expect{byReason: map[schemas.Reason]int{}, sample: map[string][]byte{}}
+	return &expect{byReason: map[schemas.Reason]int{}, sample: map[string][]byte{}, reasonAt: map[string]schemas.Reason{}}
+}
+
+func (x *expect) invalidAt(partition int32, offset int64, r schemas.Reason) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.reasonAt[fmt.Sprintf("%d/%d", partition, offset)] = r
 }
 
 func (x *expect) add(m sim.Message) {
@@ -208,6 +225,23 @@ func (e *env) checkStored(want *expect, dlqExact bool) {
 	if got := e.scalar("SELECT count() FROM " + db + ".dead_letters FINAL"); got != uint64(want.invalid()) {
 		e.t.Errorf("dead_letters after dedup: got %d, want %d", got, want.invalid())
 	}
+	// Every dead letter sits at the position of an invalid message, with its reason.
+	dl, err := e.conn.Query(context.Background(), "SELECT partition, offset, reason FROM "+db+".dead_letters FINAL")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for dl.Next() {
+		var p uint32
+		var o int64
+		var r string
+		if err := dl.Scan(&p, &o, &r); err != nil {
+			e.t.Fatal(err)
+		}
+		if w := want.reasonAt[fmt.Sprintf("%d/%d", p, o)]; schemas.Reason(r) != w {
+			e.t.Errorf("dead letter at %d/%d has reason %q, want %q", p, o, r, w)
+		}
+	}
+	dl.Close()
 	rows, err := e.conn.Query(context.Background(), "SELECT reason, count() FROM (SELECT * FROM "+db+".dead_letters FINAL) GROUP BY reason")
 	if err != nil {
 		e.t.Fatal(err)
@@ -288,6 +322,9 @@ func (e *env) checkStored(want *expect, dlqExact bool) {
 			pos := h["vigil-partition"] + "/" + h["vigil-offset"]
 			if h["vigil-topic"] != topic || h["vigil-partition"] == "" || h["vigil-offset"] == "" || h["traceparent"] == "" {
 				e.t.Errorf("DLQ record lacks headers: %v", h)
+			}
+			if w := want.reasonAt[pos]; schemas.Reason(h["vigil-reason"]) != w {
+				e.t.Errorf("DLQ record for %s has reason %q, want %q", pos, h["vigil-reason"], w)
 			}
 			if !seen[pos] {
 				seen[pos] = true
