@@ -10,7 +10,9 @@ CREATE TABLE IF NOT EXISTS ${db}.event_subjects
     tenant  String,
     time    DateTime,
     time_ns Int64,
-    type    String,
+    type    Enum8('session.created' = 1, 'login.failed' = 2, 'session.validated' = 3,
+                  'token.refreshed' = 4, 'token.refresh_failed' = 5, 'session.elevated' = 6,
+                  'session.logout' = 7, 'session.expired' = 8, 'session.revoked' = 9),
     id      String
 )
 ENGINE = ReplacingMergeTree()
@@ -24,7 +26,7 @@ SELECT
     tenant,
     time,
     time_ns,
-    toString(type) AS type,
+    type,
     id
 FROM ${db}.events
 ARRAY JOIN [('session', session_id), ('family', family_id), ('user', user_id), ('ip', ip)] AS s
