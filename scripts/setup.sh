@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what vigil's tests and demo need on Debian/Ubuntu, if missing:
 # clickhouse-server, clickhouse-client, prometheus (promtool),
-# prometheus-alertmanager and kcat, plus the Go modules. As root it uses
+# prometheus-alertmanager and kcat (the services and tools the tests and
+# later features use), make, a C toolchain for the race detector, plus the Go
+# modules. As root it uses
 # apt-get; otherwise it prints exactly what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,11 @@ have clickhouse-client || have clickhouse || need+=(clickhouse-client)
 have promtool || need+=(prometheus)
 have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
 have kcat || need+=(kcat)
+# make runs the targets; gcc and libc6-dev give cgo, which `go test -race` needs.
+have make || need+=(make)
+have gcc || need+=(gcc libc6-dev)
+[ -e /usr/include/stdio.h ] || need+=(libc6-dev)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 SUDO=""
 if [ "$(id -u)" != 0 ] && have sudo && sudo -n true 2>/dev/null; then

@@ -106,7 +106,11 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "vigil")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -301,5 +305,53 @@ func TestMigrateCommand(t *testing.T) {
 	out, _, err := run(t, env, "migrate", "--status")
 	if err != nil || !strings.Contains(out, "0 pending") {
 		t.Errorf("migrate --status: %v %q", err, out)
+	}
+}
+
+// TestNotReadyUntilClickHouse: with ClickHouse unreachable, `vigil run`
+// keeps retrying, /readyz says why, and SIGTERM still exits cleanly.
+func TestNotReadyUntilClickHouse(t *testing.T) {
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1})
+	p := startVigil(t, []string{
+		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"VIGIL_CLICKHOUSE_ADDR=127.0.0.1:1",
+		"VIGIL_CLICKHOUSE_DIAL_TIMEOUT=200ms",
+	})
+	for i := 0; i < 3; i++ { // several probes while start-up retries
+		testenv.WaitFor(t, 30*time.Second, "/readyz 503 naming the schema check", func() (bool, string) {
+			code, body := p.get("/readyz")
+			return code == 503 && strings.Contains(body, "clickhouse schema"), fmt.Sprintf("%d %q", code, body)
+		})
+	}
+	if code, _ := p.get("/healthz"); code != 200 {
+		t.Errorf("/healthz while waiting: %d", code)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.exited = true
+		if err != nil {
+			t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+}
+
+// TestRunNoMigrateFailsOnPending: --no-migrate against an unmigrated
+// database exits non-zero naming the pending migrations.
+func TestRunNoMigrateFailsOnPending(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1})
+	stdout, stderr, err := run(t, map[string]string{
+		"VIGIL_KAFKA_BROKERS":       strings.Join(brokers, ","),
+		"VIGIL_CLICKHOUSE_ADDR":     srv.Addr(),
+		"VIGIL_CLICKHOUSE_DATABASE": testenv.Database(t),
+		"VIGIL_ADMIN_LISTEN":        "",
+	}, "run", "--no-migrate")
+	if err == nil || !strings.Contains(err.Error(), "pending migrations") {
+		t.Fatalf("got %v (stdout %q stderr %q), want an error about pending migrations", err, stdout, stderr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -166,8 +167,10 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	if cfg.Admin.Listen != "" {
 		log.Info("admin listening", "addr", p.admin.Addr())
 	}
-	migrated := fmt.Errorf("waiting for clickhouse")
-	p.admin.AddCheck("clickhouse schema", func() error { return migrated })
+	var migrated atomic.Pointer[error] // read by /readyz while start-up retries
+	setMigrated := func(err error) { migrated.Store(&err) }
+	setMigrated(fmt.Errorf("waiting for clickhouse"))
+	p.admin.AddCheck("clickhouse schema", func() error { return *migrated.Load() })
 
 	// Connect and migrate, retrying: ClickHouse may start after vigil.
 	for attempt := 0; ; attempt++ {
@@ -193,7 +196,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 				}
 				if len(pending) > 0 {
 					conn.Close()
-					return fmt.Errorf("--no-migrate: database %s has pending migrations %v; run vigil migrate", cfg.ClickHouse.Database, pending)
+					return ingest.Permanent(fmt.Errorf("--no-migrate: database %s has pending migrations %v; run vigil migrate", cfg.ClickHouse.Database, pending))
 				}
 			}
 			p.conn = conn
@@ -202,7 +205,11 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		if err == nil {
 			break
 		}
-		migrated = err
+		if ingest.IsPermanent(err) {
+			p.admin.Shutdown(context.Background())
+			return nil, err
+		}
+		setMigrated(err)
 		wait := min(time.Duration(1<<min(attempt, 5))*time.Second, 30*time.Second)
 		log.Warn("clickhouse not ready; retrying", "in", wait, "err", err)
 		select {
@@ -212,7 +219,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		case <-time.After(wait):
 		}
 	}
-	migrated = nil
+	setMigrated(nil)
 
 	tp, stopTracing, err := telemetry.NewTracerProvider(ctx, cfg.Tracing.OTLPEndpoint, cfg.Tracing.SampleRatio, cfg.Tracing.ServiceName, version)
 	if err != nil {
