@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -76,10 +77,10 @@ func newTBEnv(t testing.TB, tt *testing.T, ownClickHouse bool) (*env, func() err
 
 func (e *env) ingester(cfg ingest.Config, log *slog.Logger) *ingest.Ingester {
 	e.t.Helper()
-	return e.tracedIngester(cfg, log, nil)
+	return e.ingesterWith(cfg, log, nil, nil)
 }
 
-func (e *env) tracedIngester(cfg ingest.Config, log *slog.Logger, tracer trace.Tracer) *ingest.Ingester {
+func (e *env) ingesterWith(cfg ingest.Config, log *slog.Logger, tracer trace.Tracer, m *ingest.Metrics) *ingest.Ingester {
 	e.t.Helper()
 	if cfg.DrainTimeout >= 6*time.Second {
 		cfg.DrainTimeout = 3 * time.Second // below the 6s session timeout used here
@@ -90,7 +91,7 @@ func (e *env) tracedIngester(cfg ingest.Config, log *slog.Logger, tracer trace.T
 	in, err := ingest.New(ingest.Options{
 		Config: cfg, Brokers: e.brokers, Topic: topic, Group: group, DLQTopic: dlqTopic,
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
-		Sink: ingest.NewClickHouseSink(e.conn, e.db), Logger: log, Tracer: tracer,
+		Sink: ingest.NewClickHouseSink(e.conn, e.db), Logger: log, Tracer: tracer, Metrics: m,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -387,10 +388,12 @@ func TestClickHouseOutage(t *testing.T) {
 	s := sim.NewStream(sim.StreamConfig{Seed: 3, Users: 2000, InvalidEvery: 50})
 	cfg := ingest.DefaultConfig()
 	cfg.BatchSize = 1000
+	cfg.QueueSize = 100 // small, so the outage visibly pushes back on Kafka
 	cfg.FlushInterval = 100 * time.Millisecond
 	cfg.RetryMax = 500 * time.Millisecond
 	cfg.LagInterval = 200 * time.Millisecond
-	in := e.ingester(cfg, nil)
+	m := ingest.NewMetrics(nil)
+	in := e.ingesterWith(cfg, nil, nil, m)
 
 	// A steady stream: 100 chunks of 300 messages, one every 50ms (at least
 	// 5s), while ClickHouse goes away and comes back.
@@ -416,30 +419,40 @@ func TestClickHouseOutage(t *testing.T) {
 		return err != nil, fmt.Sprint(err)
 	})
 	storedAtStop := in.Stats().Events
-	committed := in.Stats().Commits
-	lagAt := func() int64 {
+	lags := func() []ingest.PartitionLag {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		lags, err := in.Lag(ctx)
+		l, err := in.Lag(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n int64
-		for _, l := range lags {
+		return l
+	}
+	sum := func(ls []ingest.PartitionLag) (n int64) {
+		for _, l := range ls {
 			n += l.Messages
 		}
 		return n
 	}
-	first := lagAt()
-	testenv.WaitFor(t, 30*time.Second, "lag to grow during the outage", func() (bool, string) {
-		n := lagAt()
-		return n >= first+5_000, fmt.Sprintf("lag %d (was %d)", n, first)
+	before := lags()
+	testenv.WaitFor(t, 30*time.Second, "lag to grow and the fetch buffer to fill (push-back)", func() (bool, string) {
+		n := sum(lags())
+		full := 0
+		for p := range 4 {
+			if testutil.ToFloat64(m.BufferFill.WithLabelValues(strconv.Itoa(p))) == 1 {
+				full++
+			}
+		}
+		return n >= sum(before)+5_000 && full > 0, fmt.Sprintf("lag %d (was %d), %d full buffers", n, sum(before), full)
 	})
 	if err := in.Ready(); err == nil {
 		t.Error("ready while ClickHouse is down")
 	}
-	if got := in.Stats().Commits; got != committed {
-		t.Errorf("committed %d batches while ClickHouse was down", got-committed)
+	after := lags()
+	for i := range before { // the group's committed offsets did not move
+		if after[i].Committed != before[i].Committed {
+			t.Errorf("partition %d: committed offset moved from %d to %d while ClickHouse was down", before[i].Partition, before[i].Committed, after[i].Committed)
+		}
 	}
 	if storedAtStop >= total*49/50 {
 		t.Fatalf("everything was stored before ClickHouse stopped (%d); the outage was not mid-stream", storedAtStop)
@@ -548,7 +561,7 @@ func TestTracesLinkProducers(t *testing.T) {
 	e.produce(sim.NewStream(sim.StreamConfig{Seed: 5, InvalidEvery: 100}), 2_000, want)
 	cfg := ingest.DefaultConfig()
 	cfg.BatchSize = 500
-	in := e.tracedIngester(cfg, nil, tp.Tracer("vigil"))
+	in := e.ingesterWith(cfg, nil, tp.Tracer("vigil"), nil)
 	waitCaughtUp(t, in, time.Minute, 2_000)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -17,7 +18,7 @@ type PartitionLag struct {
 	Messages  int64 // LogEnd - Committed (or - log start when nothing is committed)
 }
 
-// Lag computes per-partition lag of the group from its committed offsets and
+// Lag computes per-partition lag, ordered by partition, of the group from its committed offsets and
 // the log end offsets of the topic, for every partition (owned or not).
 func (in *Ingester) Lag(ctx context.Context) ([]PartitionLag, error) {
 	md, err := in.lagc.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{in.o.Topic}})
@@ -72,6 +73,7 @@ func (in *Ingester) Lag(ctx context.Context) ([]PartitionLag, error) {
 		}
 		out = append(out, PartitionLag{Partition: p.Partition, LogEnd: p.LastOffset, Committed: c, Messages: max(0, p.LastOffset-base)})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
 	return out, nil
 }
 
