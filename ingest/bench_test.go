@@ -14,8 +14,8 @@ import (
 
 // BenchmarkIngestEndToEnd measures events/s from kfake (over TCP) through
 // decode, columnar batching and ClickHouse inserts to committed offsets.
-// Messages are produced before the timer starts; the timer stops when the
-// group's lag is 0. Run with -benchtime=200000x or more for stable figures.
+// Messages are produced before the timer starts; the timer stops when every
+// event is durable and its batch committed (Stats().Events). Run with -benchtime=200000x or more for stable figures.
 func BenchmarkIngestEndToEnd(b *testing.B) {
 	e, _, _ := newBenchEnv(b)
 	if os.Getenv("VIGIL_BENCH_NO_MV") == "1" {
