@@ -1,6 +1,7 @@
 # vigil — the README's two commands are `make demo` and `make test`.
 GO ?= go
 BIN := bin/vigil
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all setup build test demo bench lint clean
 
@@ -10,7 +11,7 @@ setup:
 	@./scripts/setup.sh
 
 build:
-	$(GO) build -o $(BIN) ./cmd/vigil
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
 
 ## test: install what is missing, then vet and run every test, under the
 ## race detector, against real services (about a minute on 2 cores).

@@ -70,7 +70,10 @@ func ClickHouse(t testing.TB) *chserver.Server {
 		shared, sharedErr = chserver.Start(ctx, chserver.Options{})
 	})
 	if sharedErr != nil {
-		Missing(t, "clickhouse-server", sharedErr)
+		if errors.Is(sharedErr, chserver.ErrNotInstalled) {
+			Missing(t, "clickhouse-server", sharedErr)
+		}
+		t.Fatalf("start clickhouse-server: %v", sharedErr)
 	}
 	return shared
 }
