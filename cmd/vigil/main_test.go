@@ -49,9 +49,9 @@ func TestHelpListsCommands(t *testing.T) {
 		t.Errorf("unknown command: exit %d (%v), want 2", exitCode(err), err)
 	}
 	for _, c := range []string{"run", "migrate", "demo", "version"} {
-		_, errOut, err := run(t, nil, c, "--help")
-		if err != nil || !strings.Contains(errOut, "Examples:") {
-			t.Errorf("%s --help: err %v, output lacks examples:\n%s", c, err, errOut)
+		out, _, err := run(t, nil, c, "--help")
+		if err != nil || !strings.Contains(out, "Examples:") {
+			t.Errorf("%s --help: err %v, output lacks examples:\n%s", c, err, out)
 		}
 	}
 }

@@ -101,9 +101,16 @@ Design: docs/architecture.md; configuration: docs/configuration.md.
 func newFlags(c *command, env *cmdEnv) *flag.FlagSet {
 	fs := flag.NewFlagSet("vigil "+c.name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "vigil %s — %s\n\n%s\nFlags:\n", c.name, c.summary, strings.TrimSpace(c.usage)+"\n")
-		fs.PrintDefaults()
+	fs.Usage = func() { // to stdout, like `vigil --help`, so it pages and greps
+		fmt.Fprintf(env.stdout, "vigil %s — %s\n\n%s", c.name, c.summary, strings.TrimSpace(c.usage)+"\n")
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprint(env.stdout, "\nFlags:\n")
+			fs.SetOutput(env.stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(env.stderr)
+		}
 	}
 	return fs
 }
