@@ -33,6 +33,7 @@ Examples:
 		if done, err := parseFlags(fs, args[1:]); done {
 			return err
 		}
+		env.warnUnknownEnv()
 		cfg, err := config.Load(*path, env.getenv)
 		if err != nil {
 			return exitError{code: 1, msg: err.Error()}

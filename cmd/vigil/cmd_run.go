@@ -28,6 +28,7 @@ Examples:
 		if done, err := parseFlags(fs, args); done {
 			return err
 		}
+		env.warnUnknownEnv()
 		cfg, err := config.Load(*path, env.getenv)
 		if err != nil {
 			return err

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
+
+	"github.com/vigilhq/vigil/internal/config"
 )
 
 // command is one vigil subcommand.
@@ -23,6 +26,17 @@ type cmdEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) (string, bool)
+	environ        func() []string // all NAME=value pairs, for spotting misspelled VIGIL_* names
+}
+
+// warnUnknownEnv tells the user about VIGIL_* variables that configure nothing.
+func (e *cmdEnv) warnUnknownEnv() {
+	if e.environ == nil {
+		return
+	}
+	for _, name := range config.UnknownEnv(e.environ()) {
+		fmt.Fprintf(e.stderr, "vigil: warning: environment variable %s is not a vigil setting (see docs/configuration.md); ignored\n", name)
+	}
 }
 
 // exitError carries a process exit code; msg "" means already reported.
@@ -57,7 +71,7 @@ func commands() []command {
 // runs the subcommand until it finishes or ctx is cancelled, and returns its
 // error. It never calls os.Exit.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return runWithEnv(ctx, args, &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: lookupEnv})
+	return runWithEnv(ctx, args, &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: lookupEnv, environ: os.Environ})
 }
 
 func runWithEnv(ctx context.Context, args []string, env *cmdEnv) error {

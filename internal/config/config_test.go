@@ -777,3 +777,10 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		t.Errorf("example config: %v", err)
 	}
 }
+
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{"VIGIL_KAFKA_BROKRS=x", "VIGIL_KAFKA_BROKERS=k:9092", "VIGIL_CLICKHOUSE_PASSWORD=s", "PATH=/bin", "VIGIL_ADMIN_LISTN=:1"})
+	if strings.Join(got, ",") != "VIGIL_ADMIN_LISTN,VIGIL_KAFKA_BROKRS" {
+		t.Errorf("got %v", got)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -107,4 +108,22 @@ func toNode(v reflect.Value) *yaml.Node {
 		tag = "!!float"
 	}
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: formatValue(v)}
+}
+
+// UnknownEnv returns the VIGIL_* names in environ ("NAME=value" entries)
+// that configure nothing, e.g. a misspelled VIGIL_KAFKA_BROKRS, sorted.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{ClickHousePasswordEnv: true, "VIGIL_REQUIRE_SERVICES": true}
+	for _, v := range EnvVars() {
+		known[v.Name] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "VIGIL_") && !known[name] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
