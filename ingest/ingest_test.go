@@ -110,20 +110,51 @@ func (e *env) ingesterWith(cfg ingest.Config, log *slog.Logger, tracer trace.Tra
 	return in
 }
 
-// produce writes n messages of s to the events topic and returns the expected counts.
+// produce writes n messages of s to the events topic, recording what was
+// sent in want; it fails the test on error.
 func (e *env) produce(s *sim.Stream, n int, want *expect) {
 	e.t.Helper()
+	if err := e.produceErr(s, n, want); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// produceSteadily writes total messages of s in chunks, one chunk per tick,
+// from another goroutine; closing faster sends the rest without waiting. The
+// returned channel closes when everything is produced.
+func (e *env) produceSteadily(s *sim.Stream, total, chunk int, tick time.Duration, want *expect, faster <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for range total / chunk {
+			if err := e.produceErr(s, chunk, want); err != nil {
+				e.t.Error(err) // not Fatal: this is not the test goroutine
+				return
+			}
+			select {
+			case <-t.C:
+			case <-faster:
+			}
+		}
+	}()
+	return done
+}
+
+// produceErr is produce returning its error, for use off the test goroutine.
+func (e *env) produceErr(s *sim.Stream, n int, want *expect) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
-		e.t.Fatal(err)
+		return err
 	}
 	defer cl.Close()
 	recs := make([]*kgo.Record, 0, 1000)
 	reasons := map[*kgo.Record]schemas.Reason{} // results come back in completion order
-	flush := func() {
+	flush := func() error {
 		res := cl.ProduceSync(context.Background(), recs...)
 		if err := res.FirstErr(); err != nil {
-			e.t.Fatalf("produce: %v", err)
+			return fmt.Errorf("produce: %w", err)
 		}
 		for _, r := range res {
 			if reason := reasons[r.Record]; reason != "" {
@@ -132,6 +163,7 @@ func (e *env) produce(s *sim.Stream, n int, want *expect) {
 		}
 		recs = recs[:0]
 		clear(reasons)
+		return nil
 	}
 	for range n {
 		m := s.Next()
@@ -140,10 +172,12 @@ func (e *env) produce(s *sim.Stream, n int, want *expect) {
 		reasons[rec] = m.Reason
 		recs = append(recs, rec)
 		if len(recs) == cap(recs) {
-			flush()
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
-	flush()
+	return flush()
 }
 
 // expect accumulates what the stream sent.
@@ -433,16 +467,7 @@ func TestClickHouseOutage(t *testing.T) {
 	// A steady stream: 100 chunks of 300 messages, one every 50ms (at least
 	// 5s), while ClickHouse goes away and comes back.
 	const total = 30_000
-	producing := make(chan struct{})
-	go func() {
-		defer close(producing)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for range total / 300 {
-			e.produce(s, 300, want)
-			<-tick.C
-		}
-	}()
+	producing := e.produceSteadily(s, total, 300, 50*time.Millisecond, want, nil)
 	testenv.WaitFor(t, time.Minute, "some events stored before the outage", func() (bool, string) {
 		return in.Stats().Events >= 2_000, fmt.Sprintf("%+v", in.Stats())
 	})
@@ -519,20 +544,8 @@ func TestRebalance(t *testing.T) {
 	cfg.LagInterval = 200 * time.Millisecond
 
 	const total = 40_000
-	producing := make(chan struct{})
 	stopProducing := make(chan struct{})
-	go func() {
-		defer close(producing)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for range total / 200 {
-			e.produce(s, 200, want)
-			select {
-			case <-tick.C:
-			case <-stopProducing:
-			}
-		}
-	}()
+	producing := e.produceSteadily(s, total, 200, 20*time.Millisecond, want, stopProducing)
 	a := e.ingester(cfg, nil)
 	testenv.WaitFor(t, time.Minute, "first member to ingest", func() (bool, string) {
 		return a.Stats().Events > 0, fmt.Sprintf("%+v", a.Stats())

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/vigilhq/vigil/internal/testenv"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 )
@@ -87,13 +89,8 @@ func TestMigrateConcurrentlyAndAgain(t *testing.T) {
 // TestMigrateRejectsEditedMigration: an applied migration whose file changed
 // is an error that says so, not a silent skip.
 func TestMigrateRejectsEditedMigration(t *testing.T) {
-	srv := testenv.ClickHouse(t)
-	conn := testenv.Conn(t, srv)
-	db := testenv.Database(t)
 	ctx := context.Background()
-	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
+	conn, db := migrated(t)
 	// Pretend version 1 was (also) applied from a different file.
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, checksum, applied_at)")
 	if err != nil {
@@ -122,13 +119,8 @@ func TestMigrateRejectsBadDatabaseName(t *testing.T) {
 // TestDropExpired keeps the days inside the retention and drops whole older
 // day partitions, and keeps everything with retention 0.
 func TestDropExpired(t *testing.T) {
-	srv := testenv.ClickHouse(t)
-	conn := testenv.Conn(t, srv)
-	db := testenv.Database(t)
 	ctx := context.Background()
-	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
+	conn, db := migrated(t)
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".dead_letters (topic, partition, offset, message_time, received_at, reason)")
 	if err != nil {
@@ -161,4 +153,15 @@ func TestDropExpired(t *testing.T) {
 	f(7, []string{"2026-10-24", "2026-11-15"}, 4)
 	f(7, nil, 4)
 	f(1, []string{"2026-11-16", "2026-11-17"}, 2)
+}
+
+// migrated returns a connection to the shared server and a fresh, migrated database.
+func migrated(t *testing.T) (driver.Conn, string) {
+	t.Helper()
+	conn := testenv.Conn(t, testenv.ClickHouse(t))
+	db := testenv.Database(t)
+	if _, err := chschema.Migrate(context.Background(), conn, db); err != nil {
+		t.Fatal(err)
+	}
+	return conn, db
 }
