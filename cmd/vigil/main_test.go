@@ -158,6 +158,23 @@ func startVigil(t *testing.T, env []string) *proc {
 	return p
 }
 
+// terminate sends SIGTERM and requires exit status 0 within timeout.
+func (p *proc) terminate(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.exited = true
+		if err != nil {
+			t.Errorf("vigil run after SIGTERM: %v\n%s", err, p.out.String())
+		}
+	case <-time.After(timeout):
+		t.Fatalf("vigil run did not exit within %s of SIGTERM", timeout)
+	}
+}
+
 func (p *proc) get(path string) (int, string) {
 	resp, err := http.Get("http://" + p.admin + path)
 	if err != nil {
@@ -312,18 +329,7 @@ func TestKill9MidStream(t *testing.T) {
 	}
 
 	// SIGTERM drains and exits 0.
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-second.done:
-		second.exited = true
-		if err != nil {
-			t.Errorf("vigil run after SIGTERM: %v\n%s", err, second.out.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("vigil run did not exit within a minute of SIGTERM")
-	}
+	second.terminate(t, time.Minute)
 	if !strings.Contains(second.out.String(), "vigil stopped") {
 		t.Errorf("no clean stop in the log:\n%s", second.out.String())
 	}
@@ -369,18 +375,7 @@ func TestNotReadyUntilClickHouse(t *testing.T) {
 	if code, _ := p.get("/healthz"); code != 200 {
 		t.Errorf("/healthz while waiting: %d", code)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		p.exited = true
-		if err != nil {
-			t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit within 30s of SIGTERM")
-	}
+	p.terminate(t, 30*time.Second)
 }
 
 // TestRunNoMigrateFailsOnPending: --no-migrate against an unmigrated
