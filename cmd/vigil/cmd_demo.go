@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,41 +20,52 @@ import (
 	"github.com/vigilhq/vigil/internal/localkafka"
 	"github.com/vigilhq/vigil/internal/telemetry"
 	"github.com/vigilhq/vigil/sim"
+	"github.com/vigilhq/vigil/sim/score"
+	"github.com/vigilhq/vigil/sim/sessionapi"
+	"github.com/vigilhq/vigil/sim/truth"
 )
 
 func cmdDemo() command {
-	c := command{name: "demo", summary: "run the whole pipeline locally: in-process Kafka, a local ClickHouse, simulated traffic", usage: `
+	c := command{name: "demo", summary: "run the whole pipeline locally on simulated traffic with attacks, then score it", usage: `
 Usage:
-  vigil demo [--duration 20s] [--rate 20000] [--clickhouse ADDR]
+  vigil demo [--duration 45s] [--rate 20000] [--clickhouse ADDR] [--keep] [--hold]
 
-Starts an in-process Kafka (kfake, on a loopback TCP port), a private
-clickhouse-server in a temporary directory (or uses --clickhouse), a
-simulated session service producing events with invalid messages mixed in,
-and vigil's ingest pipeline with its admin endpoints; prints live progress,
-then a summary read back from ClickHouse that checks nothing was lost.
+One command, no setup: starts an in-process Kafka (kfake, on a loopback
+TCP port), a private clickhouse-server in a temporary directory (or uses
+--clickhouse), vigil's pipeline with its admin endpoints, and the
+simulated session service with its revocation API, playing a default
+story: normal traffic, then a token theft, a credential-stuffing wave and
+a reconnect storm (1 in 200 messages is invalid, to show the dead-letter
+path). It prints live progress, then a summary read back from ClickHouse
+that checks nothing was lost, the scorecard (` + "`vigil score`" + `), and the
+commands to query what it stored.
 
 Examples:
   vigil demo
-  vigil demo --duration 1m --rate 50000
+  vigil demo --duration 2m --rate 50000
+  vigil demo --scenario all --duration 3m
   vigil demo --clickhouse 127.0.0.1:9000 --keep
   vigil demo --hold     # keep it running afterwards to query ClickHouse and read the DLQ with kcat`}
 	c.run = func(ctx context.Context, env *cmdEnv, args []string) error {
 		fs := newFlags(&c, env)
-		duration := fs.Duration("duration", 20*time.Second, "how long to produce traffic")
+		duration := fs.Duration("duration", 45*time.Second, "how long to produce traffic (event time = wall time)")
 		rate := fs.Int("rate", 20000, "events per second to produce")
+		users := fs.Int("users", 20000, "simulated users")
+		scenarios := fs.String("scenario", "token_theft_replay,credential_stuffing,reconnect_storm", "scenarios to play, comma-separated, or all")
 		chAddr := fs.String("clickhouse", "", "use this ClickHouse (host:port, native protocol) instead of starting one")
 		partitions := fs.Int("partitions", 4, "partitions of the session-events topic")
 		seed := fs.Uint64("seed", 1, "simulator seed")
-		keep := fs.Bool("keep", false, "keep the ClickHouse data directory (and database) afterwards")
+		keep := fs.Bool("keep", false, "keep the ClickHouse data and the truth file in .vigil-demo/ afterwards")
 		admin := fs.String("admin", "127.0.0.1:9464", "admin listen address (/metrics, /readyz); falls back to a free port if busy")
 		hold := fs.Bool("hold", false, "after the summary, keep everything running (Ctrl-C to stop) to explore with clickhouse-client, kcat and /metrics")
 		if done, err := parseFlags(fs, args); done {
 			return err
 		}
-		if *rate < 1 || *partitions < 1 {
-			return errUsage("--rate and --partitions must be positive")
+		if *rate < 1 || *partitions < 1 || *users < 1 || *duration <= 0 {
+			return errUsage("--rate, --users, --partitions and --duration must be positive")
 		}
-		return runDemo(ctx, env, demoOptions{duration: *duration, rate: *rate, chAddr: *chAddr, partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold})
+		return runDemo(ctx, env, demoOptions{duration: *duration, rate: *rate, users: *users, scenarios: *scenarios, chAddr: *chAddr,
+			partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold})
 	}
 	return c
 }
@@ -61,6 +73,8 @@ Examples:
 type demoOptions struct {
 	duration   time.Duration
 	rate       int
+	users      int
+	scenarios  string
 	chAddr     string
 	partitions int
 	seed       uint64
@@ -74,11 +88,20 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
 	// Sinks before sources: ClickHouse, then Kafka, then the pipeline, then traffic.
+	workDir := ".vigil-demo"
+	if !o.keep {
+		d, err := os.MkdirTemp("", "vigil-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		workDir = d
+	}
 	addr := o.chAddr
 	if addr == "" {
 		dir := ""
 		if o.keep {
-			dir = ".vigil-demo/clickhouse"
+			dir = filepath.Join(workDir, "clickhouse")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
@@ -125,21 +148,44 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		return err
 	}
 	defer p.stop(context.Background())
-	if err := p.conn.Exec(ctx, "TRUNCATE TABLE IF EXISTS vigil_demo.events"); err != nil {
+	for _, t := range []string{"events", "dead_letters", "event_subjects", "anomalies"} {
+		if err := p.conn.Exec(ctx, "TRUNCATE TABLE IF EXISTS vigil_demo."+t); err != nil {
+			return err
+		}
+	}
+	say("vigil        ingesting into database vigil_demo; metrics at http://%s/metrics, readiness at /readyz", p.admin.Addr())
+
+	// The simulated session service: traffic, scenarios, revocation API.
+	so := &simOptions{users: o.users, tenants: 1, sampleRate: 1, rate: float64(o.rate), speedup: 1, duration: o.duration,
+		scenarios: o.scenarios, seed: o.seed, truthPath: filepath.Join(workDir, "truth.jsonl"), api: sessionapi.DefaultConfig()}
+	simCfg, _, err := so.config(time.Now())
+	if err != nil {
 		return err
 	}
-	_ = p.conn.Exec(ctx, "TRUNCATE TABLE IF EXISTS vigil_demo.dead_letters")
-	_ = p.conn.Exec(ctx, "TRUNCATE TABLE IF EXISTS vigil_demo.event_subjects")
-	say("vigil        ingesting into database vigil_demo; metrics at http://%s/metrics, readiness at /readyz", p.admin.Addr())
-	say("simulator    %d events/s for %s, 1 in 200 messages invalid (every rejection reason in turn)", o.rate, o.duration)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
+		BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	dw := &dlqMixer{w: w, every: 200, bad: sim.NewStream(sim.StreamConfig{Seed: o.seed, InvalidEvery: 1, Start: time.Now().UTC()})}
+	run, err := startSimulation(ctx, simCfg, so, dw)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = run.close(context.Background())
+		}
+	}()
+	say("simulator    %d users, %d events/s for %s; revocation API at http://%s%s", o.users, o.rate, o.duration, run.api.Addr(), sessionapi.Path)
+	for _, sp := range simCfg.Scenarios {
+		say("             %-24s at +%s", sp.Name, sp.At)
+	}
 	say("")
 
-	// Traffic.
-	var produced, producedValid atomic.Int64
-	prodCtx, stopProd := context.WithTimeout(ctx, o.duration)
+	prodCtx, stopProd := context.WithCancel(ctx)
 	defer stopProd()
 	prodDone := make(chan error, 1)
-	go func() { prodDone <- produce(prodCtx, brokers, topic, o, &produced, &producedValid) }()
+	go func() { prodDone <- run.prod.Run(prodCtx) }()
 
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -149,6 +195,8 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		st := p.ingester.Stats()
 		lagCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		lags, _ := p.ingester.Lag(lagCtx)
+		var anomalies uint64
+		_ = p.conn.QueryRow(lagCtx, "SELECT count() FROM vigil_demo.anomalies").Scan(&anomalies)
 		cancel()
 		var lag int64
 		for _, l := range lags {
@@ -158,32 +206,31 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		if err := p.admin.Ready(); err != nil {
 			ready = "NOT READY"
 		}
-		say("%6.1fs  produced %8d   stored %8d events (%6d/s)   dead-lettered %5d   lag %6d   %s",
-			time.Since(start).Seconds(), produced.Load(), st.Events, st.Events-lastEvents, st.Invalid, lag, ready)
+		say("%5.0fs  %7d ev/s  stored %8d  lag %6d  anomalies %3d  revocations %3d  DLQ %5d  %s",
+			time.Since(start).Seconds(), st.Events-lastEvents, st.Events, lag, anomalies, run.api.Stats().Revoked, st.Invalid, ready)
 		lastEvents = st.Events
 	}
 	producing := true
-	var prodErr error
 	deadline := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			say("interrupted; draining")
 			return p.stop(context.Background())
-		case prodErr = <-prodDone:
+		case prodErr := <-prodDone:
 			producing = false
 			deadline = time.Now().Add(60 * time.Second)
-			if prodErr != nil && !errors.Is(prodErr, context.DeadlineExceeded) {
+			if prodErr != nil {
 				return fmt.Errorf("simulator: %w", prodErr)
 			}
-			say("simulator    done: %d messages; waiting for vigil to catch up", produced.Load())
+			say("simulator    done: %d messages; waiting for vigil to catch up", dw.total.Load())
 			continue
 		case <-tick.C:
 		}
 		progress()
 		if !producing {
 			st := p.ingester.Stats()
-			if st.Events+st.Invalid >= produced.Load() {
+			if st.Events+st.Invalid >= dw.total.Load() {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -191,14 +238,25 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 			}
 		}
 	}
-	if err := demoSummary(ctx, env, p, producedValid.Load(), produced.Load()-producedValid.Load(), time.Since(start)); err != nil {
+	closed = true
+	if err := run.close(context.Background()); err != nil {
+		return err
+	}
+	if err := demoSummary(ctx, env, p, dw.total.Load()-dw.invalid.Load(), dw.invalid.Load(), time.Since(start)); err != nil {
+		return err
+	}
+	if err := demoScore(ctx, env, p, so.truthPath); err != nil {
 		return err
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	say("\nexplore:")
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT type, count() FROM events FINAL GROUP BY type'", port)
+	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT * FROM anomalies FINAL ORDER BY detected_at FORMAT Vertical'", port)
 	say("  kcat -b %s -t %s -C -e -f '%%h\\n%%s\\n\\n' | head", brokers[0], dlq)
 	say("  curl -s http://%s/metrics | grep ^vigil_ingest", p.admin.Addr())
+	if o.keep {
+		say("  VIGIL_CLICKHOUSE_ADDR=%s VIGIL_CLICKHOUSE_DATABASE=vigil_demo vigil score --truth %s", addr, so.truthPath)
+	}
 	if !o.hold {
 		say("  (these work while the demo runs: use --hold to keep it running after the summary)")
 		return nil
@@ -208,37 +266,55 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	return p.stop(context.Background())
 }
 
-func produce(ctx context.Context, brokers []string, topic string, o demoOptions, produced, valid *atomic.Int64) error {
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, BatchSize: 2000, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
-	defer w.Close()
-	s := sim.NewStream(sim.StreamConfig{Seed: o.seed, Users: 20000, Start: time.Now().UTC().Add(-o.duration), Step: time.Second / time.Duration(o.rate), InvalidEvery: 200})
-	const chunk = 500
-	interval := time.Duration(float64(time.Second) * chunk / float64(o.rate))
-	next := time.Now()
-	msgs := make([]kafka.Message, chunk)
-	for ctx.Err() == nil {
-		nValid := 0
-		for i := range msgs {
-			m := s.Next()
-			msgs[i] = kafka.Message{Key: m.Key, Value: m.Value}
-			if m.Valid {
-				nValid++
-			}
-		}
-		if err := w.WriteMessages(context.WithoutCancel(ctx), msgs...); err != nil {
-			return err
-		}
-		produced.Add(chunk)
-		valid.Add(int64(nValid))
-		next = next.Add(interval)
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(d):
-			}
+// demoScore prints the scorecard of the run.
+func demoScore(ctx context.Context, env *cmdEnv, p *pipeline, truthPath string) error {
+	f, err := os.Open(truthPath)
+	if err != nil {
+		return err
+	}
+	tf, err := truth.Read(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	rep, err := score.Compute(ctx, p.conn, tf, score.Options{Database: "vigil_demo"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "\nscorecard (vigil score: what vigil caught, how fast, what it got wrong)\n")
+	return rep.WriteTable(env.stdout)
+}
+
+// dlqMixer passes the simulator's messages on and mixes in one invalid
+// message (each rejection reason in turn) every `every` messages, so the
+// demo shows the dead-letter path. Only the producer goroutine writes.
+type dlqMixer struct {
+	w              sim.MessageWriter
+	every          int
+	bad            *sim.Stream
+	n              int
+	total, invalid atomic.Int64
+	buf            []kafka.Message
+}
+
+// WriteMessages writes msgs with the invalid ones mixed in.
+func (d *dlqMixer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	d.buf = d.buf[:0]
+	bad := 0
+	for _, m := range msgs {
+		d.buf = append(d.buf, m)
+		if d.n++; d.n%d.every == 0 {
+			b := d.bad.Next()
+			d.buf = append(d.buf, kafka.Message{Key: b.Key, Value: b.Value})
+			bad++
 		}
 	}
-	return ctx.Err()
+	if err := d.w.WriteMessages(ctx, d.buf...); err != nil {
+		return err
+	}
+	d.invalid.Add(int64(bad))
+	d.total.Add(int64(len(d.buf)))
+	return nil
 }
 
 func demoSummary(ctx context.Context, env *cmdEnv, p *pipeline, wantValid, wantInvalid int64, took time.Duration) error {
