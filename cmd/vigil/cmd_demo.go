@@ -162,7 +162,9 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
+	tr := &kafka.Transport{ClientID: "vigil-demo-simulator"}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
 		BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	dw := &dlqMixer{w: w, every: 200, bad: sim.NewStream(sim.StreamConfig{Seed: o.seed, InvalidEvery: 1, Start: time.Now().UTC()})}

@@ -69,6 +69,7 @@ Examples:
 		if err != nil {
 			return err
 		}
+		defer transport.CloseIdleConnections()
 		simCfg, pace, err := o.config(time.Now())
 		if err != nil {
 			return err
