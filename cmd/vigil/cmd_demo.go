@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -189,6 +190,12 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	prodDone := make(chan error, 1)
 	go func() { prodDone <- run.prod.Run(prodCtx) }()
 
+	tty := isTerminal(out)
+	endLine := func() {
+		if tty {
+			fmt.Fprintln(out)
+		}
+	}
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -208,8 +215,13 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		if err := p.admin.Ready(); err != nil {
 			ready = "NOT READY"
 		}
-		say("%5.0fs  %7d ev/s  stored %8d  lag %6d  anomalies %3d  revocations %3d  DLQ %5d  %s",
+		line := fmt.Sprintf("%5.0fs  %7d ev/s  stored %8d  lag %6d  anomalies %3d  revocations %3d  DLQ %5d  %s",
 			time.Since(start).Seconds(), st.Events-lastEvents, st.Events, lag, anomalies, run.api.Stats().Revoked, st.Invalid, ready)
+		if tty {
+			fmt.Fprint(out, "\r\033[K"+line) // one line, rewritten in place
+		} else {
+			say("%s", line)
+		}
 		lastEvents = st.Events
 	}
 	producing := true
@@ -217,6 +229,7 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	for {
 		select {
 		case <-ctx.Done():
+			endLine()
 			say("interrupted; draining")
 			return p.stop(context.Background())
 		case prodErr := <-prodDone:
@@ -225,6 +238,7 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 			if prodErr != nil {
 				return fmt.Errorf("simulator: %w", prodErr)
 			}
+			endLine()
 			say("simulator    done: %d messages; waiting for vigil to catch up", dw.total.Load())
 			continue
 		case <-tick.C:
@@ -240,6 +254,7 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 			}
 		}
 	}
+	endLine()
 	closed = true
 	if err := run.close(context.Background()); err != nil {
 		return err
@@ -381,4 +396,15 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// isTerminal reports whether w is a character device (an interactive
+// terminal), where progress is rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
