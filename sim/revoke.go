@@ -35,10 +35,16 @@ func (s *Simulator) Revoke(r sessionapi.Request, _ time.Time) (sessionapi.Outcom
 		}
 		key, slots = "f:"+r.FamilyID, []int32{x}
 	case sessionapi.ScopeUser:
-		if _, ok := s.rv.users[r.UserID]; !ok {
+		u, ok := s.rv.users[r.UserID]
+		if !ok {
 			return sessionapi.NotFound, false
 		}
 		key = "u:" + r.UserID
+		for _, owner := range s.rv.ignore {
+			if owner == u { // one of its sessions will keep working
+				enforced = false
+			}
+		}
 	default:
 		return sessionapi.NotFound, false
 	}
@@ -69,7 +75,7 @@ func (s *Simulator) userSessions(u int32) []int32 {
 // ignoredLocked reports whether any of the slots ignores revocations.
 func (s *Simulator) ignoredLocked(slots []int32) bool {
 	for _, x := range slots {
-		if s.rv.ignore[x] {
+		if _, ok := s.rv.ignore[x]; ok {
 			return true
 		}
 	}

@@ -107,7 +107,9 @@ func (s *Simulator) startScenario(i int) {
 			Instance: fmt.Sprintf("%s#%d", def.name, s.instanceSeq(def.name)),
 		}
 		at := s.now + int64(k)*int64(1500*time.Millisecond)
-		in.until = at + int64(dur)
+		// Staggered starts, one end (Spread relies on a scenario ending when
+		// its slot does), unless that leaves an instance under half its time.
+		in.until = max(s.now+int64(dur), at+int64(dur)/2)
 		if s.end > 0 {
 			in.until = min(in.until, s.end-int64(time.Second))
 		}
@@ -236,7 +238,11 @@ func (s *Simulator) takeVictim(in *instance, minGen int32, mobile bool) int32 {
 	ss.owner = in
 	ss.ver++ // cancel its burst end; its refreshes are rescheduled below
 	s.at(s.now+int64(s.cfg.RefreshInterval), item{kind: itRefresh, idx: x, ver: uint64(ss.ver)})
-	for ss.gen < minGen {
+	// Exchange its token until it has minGen generations, and at least once
+	// when minGen > 0 so that the exchanged tokens are in the stream (a warm
+	// session's earlier ones are not). Refreshes fail during an outage:
+	// give up after minGen+1 tries rather than loop forever.
+	for try := int32(0); try <= minGen && (ss.gen < minGen || try == 0 && minGen > 0); try++ {
 		s.refresh(x, in)
 	}
 	return x
@@ -440,7 +446,7 @@ func startNotEnforced(s *Simulator, in *instance) stepFunc {
 	ss := &s.sessions[x]
 	ss.ignoreRev = true
 	s.rv.mu.Lock()
-	s.rv.ignore[x] = true
+	s.rv.ignore[x] = ss.user
 	s.rv.revoked["s:"+ss.id] = true
 	s.rv.revoked["f:"+ss.family] = true
 	s.rv.mu.Unlock()
@@ -482,6 +488,7 @@ func startNotEnforced(s *Simulator, in *instance) stepFunc {
 func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, offending bool) {
 	e := s.base(schemas.TypeLoginFailed)
 	e.IP, e.ASN, e.Country, e.UserAgent = c.ip, c.asn, c.country, c.ua
+	in.addIP(c.ip) // only the sources that did attack, not the whole pool
 	e.AuthMethod, e.HasLatency, e.LatencyMS = "password", true, latency(s.rng, medianLoginMS, s.slow)
 	if u < 0 {
 		e.Outcome, e.Reason = schemas.OutcomeFailure, "unknown_user"
@@ -541,7 +548,6 @@ func startStuffing(s *Simulator, in *instance) stepFunc {
 	for i := range n {
 		ip := netip.AddrFrom4([4]byte{h.v4[0], h.v4[1], byte(10 + i/4), byte(10 + s.rng.IntN(240))})
 		in.pool = append(in.pool, client{network: network{ip: ip.String(), asn: h.asn, country: h.country}, ua: toolUAs[s.rng.IntN(2)]})
-		in.addIP(ip.String())
 	}
 	rate := math.Min(math.Max(s.cfg.Rate*0.03, 5), 600) // attempts per second
 	var loop stepFunc
@@ -571,9 +577,6 @@ func startStuffing(s *Simulator, in *instance) stepFunc {
 // round, rounds spread over the scenario, from residential proxies.
 func startSpraying(s *Simulator, in *instance) stepFunc {
 	in.pool = s.attackPool(30, false)
-	for _, c := range in.pool {
-		in.addIP(c.ip)
-	}
 	perRound := min(len(s.users)/2, 400)
 	const rounds = 3
 	span := time.Duration(in.until - s.now)
@@ -598,9 +601,6 @@ func startBruteForce(s *Simulator, in *instance) stepFunc {
 	in.addUser(s.users[u].id)
 	in.rec.Tenant = s.users[u].tenant
 	in.pool = s.attackPool(150+s.rng.IntN(150), false)
-	for _, c := range in.pool {
-		in.addIP(c.ip)
-	}
 	span := time.Duration(in.until - s.now)
 	tries := len(in.pool) * 2
 	gap := span / time.Duration(tries+1)

@@ -59,7 +59,7 @@ type Simulator struct {
 		families map[string]int32 // live family id → slot
 		users    map[string]int32 // user id → index
 		revoked  map[string]bool  // "s:"/"f:" + id, revoked and not yet forgotten
-		ignore   map[int32]bool   // slots whose revocations are not enforced
+		ignore   map[int32]int32  // slots whose revocations are not enforced → their user
 		queue    []sessionapi.Request
 		flag     atomic.Bool
 	}
@@ -171,7 +171,7 @@ func New(cfg Config, opts ...Option) (*Simulator, error) {
 	s.rv.families = map[string]int32{}
 	s.rv.users = make(map[string]int32, cfg.Users)
 	s.rv.revoked = map[string]bool{}
-	s.rv.ignore = map[int32]bool{}
+	s.rv.ignore = map[int32]int32{}
 	s.buildWorld()
 	for i := range s.users {
 		s.rv.users[s.users[i].id] = int32(i)

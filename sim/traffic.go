@@ -233,7 +233,7 @@ func (s *Simulator) background() {
 	if s.sessions[x].owner != nil { // scenarios drive their own sessions
 		return
 	}
-	if r.IntN(1000) < 5 {
+	if r.IntN(1000) < 5 && !s.sessions[x].revoked { // a revoked session cannot step up: it validates, and fails
 		e := s.base(schemas.TypeSessionElevated)
 		s.onSession(&e, x)
 		e.AuthMethod, e.HasLatency, e.LatencyMS = "mfa", true, latency(r, 900, s.slow)
@@ -346,13 +346,19 @@ func (s *Simulator) validate(x int32, inst *instance) {
 		s.endSession(x, 30*time.Second)
 		return
 	}
-	if s.cfg.SampleRate > 1 && s.rng.IntN(s.cfg.SampleRate) != 0 {
+	// A scenario's validations are its evidence (the owner still using a
+	// hijacked session): they are never sampled away, like its other events.
+	rate := s.cfg.SampleRate
+	if inst != nil {
+		rate = 1
+	}
+	if rate > 1 && s.rng.IntN(rate) != 0 {
 		return
 	}
 	e := s.base(schemas.TypeSessionValidated)
 	s.onSession(&e, x)
 	e.Outcome, e.HasLatency, e.LatencyMS = schemas.OutcomeSuccess, true, latency(s.rng, medianValidMS, s.slow)
-	e.SampleRate = float64(s.cfg.SampleRate)
+	e.SampleRate = float64(rate)
 	if s.now < s.outageUntil {
 		e.Outcome, e.Reason, e.LatencyMS = schemas.OutcomeFailure, "store_unavailable", e.LatencyMS*25
 	} else if s.rng.IntN(2000) == 0 {

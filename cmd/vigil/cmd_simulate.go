@@ -53,6 +53,7 @@ Examples:
 		cfgPath := fs.String("config", "", "vigil config file: its kafka section (brokers, TLS, SASL) is used unless --brokers is given")
 		brokers := fs.String("brokers", "", "Kafka bootstrap brokers, comma-separated (default: the config's, else localhost:9092)")
 		topic := fs.String("topic", "session-events", "topic to produce to")
+		linger := fs.Duration("linger", 10*time.Second, "with --api-listen: keep serving revocations this long after the last event, for late detections")
 		o := simFlags(fs)
 		if done, err := parseFlags(fs, args); done {
 			return err
@@ -103,6 +104,13 @@ Examples:
 				st := run.sim.Stats()
 				fmt.Fprintf(env.stdout, "  event time %s   produced %d   live sessions %d   revocations %d\n",
 					run.sim.Now().Format(time.DateTime), run.prod.Produced(), st.LiveSessions, st.Revocations)
+			}
+		}
+		if run.api != nil && runErr == nil && *linger > 0 {
+			fmt.Fprintf(env.stdout, "all events produced; serving revocations for %s more\n", *linger)
+			select {
+			case <-ctx.Done():
+			case <-time.After(*linger):
 			}
 		}
 		if err := run.close(context.Background()); err != nil && runErr == nil {
