@@ -49,6 +49,9 @@ func NewProducer(s *Simulator, w MessageWriter, p Pacing) *Producer {
 // from any goroutine.
 func (p *Producer) Produced() int64 { return p.produced.Load() }
 
+// maxHold is how long a paced message may wait for its batch to fill.
+const maxHold = 5 * time.Millisecond
+
 // chunk is one batch of encoded messages and the bytes they point into.
 type chunk struct {
 	msgs []kafka.Message
@@ -88,6 +91,7 @@ func (p *Producer) Run(ctx context.Context) error {
 	}()
 	cur := <-free
 	var generated int64
+	var batchStart time.Time
 	// flush hands the current batch to the writer; it fails fast once a
 	// write failed.
 	flush := func() error {
@@ -145,12 +149,17 @@ func (p *Producer) Run(ctx context.Context) error {
 				}
 			}
 		}
+		if len(cur.msgs) == 0 {
+			batchStart = time.Now()
+		}
 		start := len(cur.buf)
 		// buf may grow (move); earlier messages keep the old array alive.
 		cur.buf = schemas.AppendJSON(cur.buf, e)
 		cur.msgs = append(cur.msgs, kafka.Message{Key: []byte(Key(e)), Value: cur.buf[start:len(cur.buf):len(cur.buf)]})
 		generated++
-		if len(cur.msgs) == cap(cur.msgs) || len(cur.buf) > 900<<10 {
+		// Paced, a message waits at most maxHold for its batch to fill:
+		// what a session service does, and what time-to-detect measures.
+		if len(cur.msgs) == cap(cur.msgs) || len(cur.buf) > 900<<10 || p.pace.Speedup > 0 && time.Since(batchStart) > maxHold {
 			if err := flush(); err != nil {
 				return finish(err)
 			}

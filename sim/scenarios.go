@@ -18,6 +18,7 @@ type scenarioDef struct {
 	duration  time.Duration // default length
 	count     int           // default instances (attacks) or subjects (benign)
 	perVictim bool          // one instance (and truth record) per count
+	wide      bool          // about the whole service: every tenant, no subjects
 	note      string
 	// start prepares instance in and returns its first step.
 	start func(s *Simulator, in *instance) stepFunc
@@ -43,9 +44,9 @@ func init() {
 			note: "one account, hundreds of sources, a few tries each", start: startBruteForce},
 		{name: "revocation_not_enforced", class: truth.ClassAttack, expect: []string{"use_after_revocation"}, duration: 45 * time.Second, count: 2, perVictim: true,
 			note: "an admin revoked the session but the service keeps accepting it", start: startNotEnforced},
-		{name: "reconnect_storm", class: truth.ClassOperations, expect: []string{"login_storm"}, duration: 90 * time.Second, count: 1,
+		{name: "reconnect_storm", wide: true, class: truth.ClassOperations, expect: []string{"login_storm"}, duration: 90 * time.Second, count: 1,
 			note: "the session store fails, loses half the live sessions, and their clients log in again at once", start: startReconnect},
-		{name: "key_rotation_churn", class: truth.ClassOperations, expect: []string{"session_churn"}, duration: 60 * time.Second, count: 1,
+		{name: "key_rotation_churn", wide: true, class: truth.ClassOperations, expect: []string{"session_churn"}, duration: 60 * time.Second, count: 1,
 			note: "a bad signing-key rotation invalidates 40% of live sessions within seconds", start: startKeyRotation},
 		{name: "multi_tab_refresh", class: truth.ClassBenign, duration: 60 * time.Second, count: 20,
 			note: "the same refresh token exchanged twice within milliseconds by two tabs of one browser", start: startMultiTab},
@@ -53,9 +54,9 @@ func init() {
 			note: "a phone lost the refresh response and retried the same token from the same network", start: startMobileRetry},
 		{name: "corporate_nat", class: truth.ClassBenign, duration: 3 * time.Minute, count: 2000,
 			note: "thousands of employees log in through one NAT address", start: startCorporateNAT},
-		{name: "flash_sale", class: truth.ClassBenign, duration: 4 * time.Minute, count: 1,
+		{name: "flash_sale", wide: true, class: truth.ClassBenign, duration: 4 * time.Minute, count: 1,
 			note: "a legitimate login surge that builds over minutes from users' own devices", start: startFlashSale},
-		{name: "monday_morning", class: truth.ClassBenign, duration: 4 * time.Minute, count: 1,
+		{name: "monday_morning", wide: true, class: truth.ClassBenign, duration: 4 * time.Minute, count: 1,
 			note: "the weekly Monday-morning login wave after weekend expiries, with more forgotten passwords", start: startMonday},
 	} {
 		scenarioByName[d.name] = d
@@ -72,6 +73,7 @@ type instance struct {
 	count    int
 	finished bool
 	closing  bool
+	marked   bool // markFirst has marked an event
 
 	// scratch state of the running scenario
 	victim   int32
@@ -82,6 +84,49 @@ type instance struct {
 	parent   string
 	i, n     int
 	t0       int64
+	tenantK  int // users i with i % Tenants == tenantK; -1: any
+}
+
+// allows reports whether user u belongs to the instance's tenant.
+func (in *instance) allows(s *Simulator, u int32) bool {
+	return in.tenantK < 0 || int(u)%s.cfg.Tenants == in.tenantK
+}
+
+// randomUser returns a random user of the instance's tenant.
+func (s *Simulator) randomUser(in *instance) int32 {
+	if in.tenantK < 0 {
+		return int32(s.rng.IntN(len(s.users)))
+	}
+	t := s.cfg.Tenants
+	return int32(in.tenantK + t*s.rng.IntN((len(s.users)-in.tenantK+t-1)/t))
+}
+
+// distinctUsers returns up to n distinct random users of the instance's tenant.
+func (s *Simulator) distinctUsers(in *instance, n int) []int32 {
+	pool := len(s.users)
+	if in.tenantK >= 0 {
+		pool = (len(s.users) - in.tenantK + s.cfg.Tenants - 1) / s.cfg.Tenants
+	}
+	n = min(n, pool)
+	seen := make(map[int32]bool, n)
+	out := make([]int32, 0, n)
+	for len(out) < n {
+		if u := s.randomUser(in); !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// markFirst makes the event just emitted the instance's first offending
+// one (for benign look-alikes: where a detector would be tempted), if none
+// was yet.
+func (in *instance) markFirst(s *Simulator) {
+	if !in.marked && len(s.pending) > 0 && s.pending[len(s.pending)-1].inst == in {
+		s.pending[len(s.pending)-1].offending = true
+		in.marked = true
+	}
 }
 
 // startScenario creates the instances of Config.Scenarios[i] at s.now.
@@ -101,10 +146,16 @@ func (s *Simulator) startScenario(i int) {
 		n, per = count, 1
 	}
 	for k := range n {
-		in := &instance{def: def, seen: map[string]bool{}, count: per, victim: -1}
+		in := &instance{def: def, seen: map[string]bool{}, count: per, victim: -1, tenantK: -1}
 		in.rec = truth.Scenario{
 			Scenario: def.name, Class: def.class, Expect: def.expect, Note: def.note,
 			Instance: fmt.Sprintf("%s#%d", def.name, s.instanceSeq(def.name)),
+		}
+		if !def.wide && s.cfg.Tenants > 1 {
+			// An instance stays inside one tenant, as an attack on one
+			// customer's login page or one company's NAT does.
+			in.tenantK = s.rng.IntN(s.cfg.Tenants)
+			in.rec.Tenant = s.users[in.tenantK].tenant
 		}
 		at := s.now + int64(k)*int64(1500*time.Millisecond)
 		// Staggered starts, one end (Spread relies on a scenario ending when
@@ -162,7 +213,7 @@ func (in *instance) observe(s *Simulator, e *schemas.Event, offending bool) {
 	}
 	if offending && in.rec.FirstOffending.IsZero() {
 		in.rec.FirstOffending = e.Time
-		in.rec.FirstOffendingWall = s.wall().UTC()
+		s.unstamped = append(s.unstamped, in)
 	}
 }
 
@@ -217,7 +268,7 @@ func (s *Simulator) takeVictim(in *instance, minGen int32, mobile bool) int32 {
 		}
 		c := s.inUse[s.rng.IntN(len(s.inUse))]
 		ss := &s.sessions[c]
-		if ss.owner == nil && !ss.revoked && !ss.ignoreRev && (!mobile || s.devices[ss.dev].mobile) {
+		if ss.owner == nil && !ss.revoked && !ss.ignoreRev && (!mobile || s.devices[ss.dev].mobile) && in.allows(s, ss.user) {
 			x = c
 			break
 		}
@@ -225,7 +276,7 @@ func (s *Simulator) takeVictim(in *instance, minGen int32, mobile bool) int32 {
 	if x < 0 {
 		for range 1000 {
 			d := int32(s.rng.IntN(len(s.devices)))
-			if s.devices[d].sess < 0 && (!mobile || s.devices[d].mobile) {
+			if s.devices[d].sess < 0 && (!mobile || s.devices[d].mobile) && in.allows(s, s.devices[d].user) {
 				x = s.loginSure(d)
 				break
 			}
@@ -491,7 +542,7 @@ func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, 
 	in.addIP(c.ip) // only the sources that did attack, not the whole pool
 	e.AuthMethod, e.HasLatency, e.LatencyMS = "password", true, latency(s.rng, medianLoginMS, s.slow)
 	if u < 0 {
-		e.Outcome, e.Reason = schemas.OutcomeFailure, "unknown_user"
+		e.Tenant, e.Outcome, e.Reason = in.rec.Tenant, schemas.OutcomeFailure, "unknown_user"
 		s.emit(e, in, offending)
 		s.stats.LoginFailed++
 		return
@@ -500,9 +551,6 @@ func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, 
 	e.UserID, e.Tenant = uu.id, uu.tenant
 	if !success {
 		e.Outcome, e.Reason = schemas.OutcomeFailure, "bad_password"
-		if in.rec.Tenant == "" {
-			in.rec.Tenant = uu.tenant
-		}
 		s.emit(e, in, offending)
 		s.stats.LoginFailed++
 		return
@@ -560,7 +608,7 @@ func startStuffing(s *Simulator, in *instance) stepFunc {
 		u := second
 		second = -1
 		if u < 0 {
-			u = int32(s.rng.IntN(len(s.users)))
+			u = s.randomUser(in)
 			if s.rng.IntN(10) < 3 {
 				u = -1 // not a user here
 			} else if s.rng.IntN(3) == 0 {
@@ -581,13 +629,13 @@ func startSpraying(s *Simulator, in *instance) stepFunc {
 	const rounds = 3
 	span := time.Duration(in.until - s.now)
 	gap := span / time.Duration(rounds*perRound+1)
-	targets := s.rng.Perm(len(s.users))[:perRound]
+	targets := s.distinctUsers(in, perRound)
 	var loop stepFunc
 	loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
-		if in.over(s) || in.i >= rounds*perRound {
+		if in.over(s) || in.i >= rounds*len(targets) {
 			return nil, 0
 		}
-		u := int32(targets[in.i%perRound])
+		u := targets[in.i%len(targets)]
 		in.i++
 		s.loginAttempt(in, u, in.pool[s.rng.IntN(len(in.pool))], s.rng.IntN(500) == 0, true)
 		return loop, gap/2 + time.Duration(s.rng.Int64N(int64(gap)))
@@ -597,7 +645,7 @@ func startSpraying(s *Simulator, in *instance) stepFunc {
 
 // startBruteForce: one account, hundreds of sources.
 func startBruteForce(s *Simulator, in *instance) stepFunc {
-	u := int32(s.rng.IntN(len(s.users)))
+	u := s.randomUser(in)
 	in.addUser(s.users[u].id)
 	in.rec.Tenant = s.users[u].tenant
 	in.pool = s.attackPool(150+s.rng.IntN(150), false)
@@ -762,11 +810,7 @@ var (
 func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 	nat := client{network: network{ip: "12.153.224.10", asn: 7018, country: "US"}}
 	in.addIP(nat.ip)
-	n := min(in.count, len(s.users))
-	in.users = make([]int32, 0, n)
-	for _, u := range s.rng.Perm(len(s.users))[:n] {
-		in.users = append(in.users, int32(u))
-	}
+	in.users = s.distinctUsers(in, in.count)
 	span := time.Duration(in.until - s.now)
 	var loop stepFunc
 	loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
@@ -778,10 +822,9 @@ func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 		d := int32(len(s.devices))
 		s.devices = append(s.devices, device{user: u, id: hexID("dev_", s.cfg.Seed^0xc0, uint64(d)),
 			ua: desktopUAs[s.rng.IntN(len(desktopUAs))], home: nat.network, sess: -1})
-		if in.rec.Tenant == "" {
-			in.rec.Tenant = s.users[u].tenant
-		}
+		in.rec.Tenant = s.users[u].tenant
 		s.login(d, in, false)
+		in.markFirst(s)
 		// Office arrival: most in the middle of the window.
 		mid := float64(len(in.users)) / 2
 		w := 0.3 + math.Abs(float64(in.i)-mid)/mid
@@ -790,13 +833,23 @@ func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 	return loop
 }
 
+// loginRate is the normal rate of logins per second: observed so far, or,
+// early in a run, what the model gives (devices without a session come
+// back after meanRelogin on average).
+func (s *Simulator) loginRate() float64 {
+	if el := float64(s.now-s.start) / 1e9; el >= 10 && s.stats.Logins >= 20 {
+		return float64(s.stats.Logins) / el
+	}
+	return max(float64(len(s.devices))*(1-activeShare)/meanRelogin.Seconds(), 0.1)
+}
+
 // surge logs in random devices at a rate that ramps up to peak × the normal
 // login rate over rise, then holds and ebbs.
 func surge(peak float64, rise float64, typo float64) func(s *Simulator, in *instance) stepFunc {
 	return func(s *Simulator, in *instance) stepFunc {
 		in.t0 = s.now
 		span := float64(in.until - s.now)
-		base := s.cfg.Rate * 0.025 // the background login rate
+		base := s.loginRate()
 		var loop stepFunc
 		loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
 			if in.over(s) {
@@ -815,6 +868,7 @@ func surge(peak float64, rise float64, typo float64) func(s *Simulator, in *inst
 					saved := u.typoRate
 					u.typoRate *= typo
 					s.login(d, in, false)
+					in.markFirst(s)
 					u.typoRate = saved
 					break
 				}

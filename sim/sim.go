@@ -49,6 +49,7 @@ type Simulator struct {
 	loginBoost  float64 // extra login share (storms, surges)
 
 	instances []*instance
+	unstamped []*instance // first offending event handed out, wall time not yet taken
 	onTruth   func(truth.Scenario)
 	done      bool
 
@@ -216,6 +217,7 @@ func (s *Simulator) bgGap() int64 {
 // Next returns the next event in event-time order, or nil when the run's
 // duration is over. The event is valid until the next call.
 func (s *Simulator) Next() *schemas.Event {
+	s.stamp()
 	for s.head == len(s.pending) {
 		s.pending, s.head = s.pending[:0], 0
 		if s.done {
@@ -270,8 +272,23 @@ func Key(e *schemas.Event) string {
 	return e.IP
 }
 
+// stamp records the wall-clock time at which the first offending events
+// handed out by the previous Next were taken: the caller asks for the next
+// event only once it has dealt with (paced, queued for Kafka) the last one.
+func (s *Simulator) stamp() {
+	if len(s.unstamped) == 0 {
+		return
+	}
+	now := s.wall().UTC()
+	for _, in := range s.unstamped {
+		in.rec.FirstOffendingWall = now
+	}
+	s.unstamped = s.unstamped[:0]
+}
+
 // Close ends every running scenario instance and reports its truth.
 func (s *Simulator) Close() {
+	s.stamp()
 	for _, in := range s.instances {
 		in.finish(s)
 	}

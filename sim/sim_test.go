@@ -399,13 +399,13 @@ func checkTruth(t *testing.T, r *run) {
 			if rec.Start.Before(r.cfg.Start) || rec.End.Before(rec.Start) || !rec.End.Before(end) {
 				t.Errorf("start %s, end %s: want start ≤ end inside the run [%s, %s)", rec.Start, rec.End, r.cfg.Start, end)
 			}
-			if rec.Class != truth.ClassBenign {
-				if rec.FirstOffending.IsZero() || rec.FirstOffending.Before(rec.Start) || rec.FirstOffending.After(rec.End) {
-					t.Errorf("first offending %s is not inside [%s, %s]", rec.FirstOffending, rec.Start, rec.End)
-				}
-				if !rec.FirstOffendingWall.Equal(testWall()) {
-					t.Errorf("first offending wall %s, want the wall clock's %s", rec.FirstOffendingWall, testWall())
-				}
+			// Benign records too: their first offending event is where a
+			// detector would be tempted, the origin of a false positive.
+			if rec.FirstOffending.IsZero() || rec.FirstOffending.Before(rec.Start) || rec.FirstOffending.After(rec.End) {
+				t.Errorf("first offending %s is not inside [%s, %s]", rec.FirstOffending, rec.Start, rec.End)
+			}
+			if !rec.FirstOffendingWall.Equal(testWall()) {
+				t.Errorf("first offending wall %s, want the wall clock's %s", rec.FirstOffendingWall, testWall())
 			}
 			if !rec.FirstOffending.IsZero() {
 				i := sort.Search(len(r.evs), func(i int) bool { return !r.evs[i].Time.Before(rec.FirstOffending) })
@@ -706,6 +706,18 @@ func TestSampledMultiTenant(t *testing.T) {
 	for _, tn := range []string{"tenant-01", "tenant-02", "tenant-03"} {
 		if tenants[tn] == 0 {
 			t.Errorf("no events in %s (%v)", tn, tenants)
+		}
+	}
+	// An instance stays inside one tenant, except the service-wide ones.
+	for _, rec := range r.recs {
+		wide := len(rec.UserIDs)+len(rec.SessionIDs)+len(rec.FamilyIDs)+len(rec.IPs) == 0
+		if wide != (rec.Tenant == "") {
+			t.Errorf("%s: tenant %q with %d users, %d ips: want a tenant exactly when it names subjects", rec.Instance, rec.Tenant, len(rec.UserIDs), len(rec.IPs))
+		}
+		for _, u := range rec.UserIDs {
+			if want := fmt.Sprintf("%02d", userNumber(t, u)%3+1); !strings.HasSuffix(rec.Tenant, want) {
+				t.Errorf("%s (tenant %s) names user %s of tenant-%s", rec.Instance, rec.Tenant, u, want)
+			}
 		}
 	}
 	// Unsampled, validations are about 90% of the stream.
