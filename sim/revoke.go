@@ -128,7 +128,7 @@ func (s *Simulator) applyRevocations() {
 		s.onSession(&e, x)
 		e.Actor, e.Reason = schemas.ActorVigil, reason
 		s.emit(e, ss.owner, false)
-		s.stats.Revocations++
+		s.stats.revocations.Add(1)
 		if ss.ignoreRev {
 			continue
 		}

@@ -101,8 +101,9 @@ func (s *Simulator) randomUser(in *instance) int32 {
 	return int32(in.tenantK + t*s.rng.IntN((len(s.users)-in.tenantK+t-1)/t))
 }
 
-// distinctUsers returns up to n distinct random users of the instance's tenant.
-func (s *Simulator) distinctUsers(in *instance, n int) []int32 {
+// distinctUsers returns up to n distinct random users of the instance's
+// tenant for which keep (nil: any) holds.
+func (s *Simulator) distinctUsers(in *instance, n int, keep func(u *user) bool) []int32 {
 	pool := len(s.users)
 	if in.tenantK >= 0 {
 		pool = (len(s.users) - in.tenantK + s.cfg.Tenants - 1) / s.cfg.Tenants
@@ -110,8 +111,8 @@ func (s *Simulator) distinctUsers(in *instance, n int) []int32 {
 	n = min(n, pool)
 	seen := make(map[int32]bool, n)
 	out := make([]int32, 0, n)
-	for len(out) < n {
-		if u := s.randomUser(in); !seen[u] {
+	for tries := 0; len(out) < n && tries < 50*n; tries++ {
+		if u := s.randomUser(in); !seen[u] && (keep == nil || keep(&s.users[u])) {
 			seen[u] = true
 			out = append(out, u)
 		}
@@ -193,9 +194,6 @@ func (in *instance) step(s *Simulator) {
 		return
 	}
 	next, wait := in.next(s, in)
-	if next == nil || s.now+int64(wait) > in.until && in.def.class != truth.ClassBenign && in.rec.Events > 0 && next == nil {
-		next = nil
-	}
 	if next == nil {
 		in.closing = true // finish after this step's events are out
 		s.at(s.now+1, item{kind: itActor, inst: in})
@@ -228,6 +226,10 @@ func (in *instance) finish(s *Simulator) {
 	}
 	if in.rec.End.IsZero() {
 		in.rec.End = time.Unix(0, s.now).UTC()
+	}
+	if in.rec.FirstOffending.IsZero() {
+		in.rec.Skipped = true
+		in.rec.Note += " (skipped: its offending event never happened)"
 	}
 	if s.onTruth != nil {
 		s.onTruth(in.rec)
@@ -307,7 +309,7 @@ func (s *Simulator) loginSure(d int32) int32 {
 	e.Outcome, e.AuthMethod, e.TokenID = schemas.OutcomeSuccess, "password", tokenID(s.sessions[x].famHash, 0)
 	e.HasLatency, e.LatencyMS = true, latency(s.rng, medianLoginMS, s.slow)
 	s.emit(e, nil, false)
-	s.stats.Logins++
+	s.stats.logins.Add(1)
 	s.use(x)
 	return x
 }
@@ -367,10 +369,14 @@ func (s *Simulator) attackerEvent(t schemas.Type, x int32, in *instance) schemas
 func startTheft(s *Simulator, in *instance) stepFunc {
 	x := s.takeVictim(in, 4, false)
 	if x < 0 {
-		in.rec.Note += " (skipped: no session to steal)"
+		in.rec.Note += " (no session to steal)"
 		return nil
 	}
 	in.victim = x
+	if s.sessions[x].gen < 2 { // refreshes fail during an outage: nothing to steal yet
+		in.rec.Note += " (the victim could not refresh its token)"
+		return nil
+	}
 	in.attacker = s.newAttacker(s.users[s.sessions[x].user].country)
 	in.addSession(s, x)
 	in.addIP(in.attacker.ip)
@@ -415,14 +421,14 @@ func startTheft(s *Simulator, in *instance) stepFunc {
 			return use(s, in)
 		}
 		e := s.attackerEvent(schemas.TypeTokenRefreshFailed, x, in)
-		e.TokenID, e.Reason = tokenID(ss.famHash, ss.gen-3), "reused"
+		e.TokenID, e.Reason = tokenID(ss.famHash, max(ss.gen-3, 0)), "reused"
 		e.HasLatency, e.LatencyMS = true, latency(s.rng, medianRefrMS, s.slow)
 		s.emit(e, in, true)
 		return attack, time.Duration(500+s.rng.IntN(1000)) * time.Millisecond
 	}
 	replay := func(s *Simulator, in *instance) (stepFunc, time.Duration) {
 		ss := &s.sessions[x]
-		if !ss.live {
+		if !ss.live || in.over(s) {
 			return nil, 0
 		}
 		e := s.attackerEvent(schemas.TypeTokenRefreshed, x, in)
@@ -445,7 +451,7 @@ func startTheft(s *Simulator, in *instance) stepFunc {
 func startHijack(s *Simulator, in *instance) stepFunc {
 	x := s.takeVictim(in, 0, false)
 	if x < 0 {
-		in.rec.Note += " (skipped: no session to hijack)"
+		in.rec.Note += " (no session to hijack)"
 		return nil
 	}
 	in.victim = x
@@ -489,7 +495,7 @@ func startHijack(s *Simulator, in *instance) stepFunc {
 func startNotEnforced(s *Simulator, in *instance) stepFunc {
 	x := s.takeVictim(in, 0, false)
 	if x < 0 {
-		in.rec.Note += " (skipped: no session)"
+		in.rec.Note += " (no session)"
 		return nil
 	}
 	in.victim = x
@@ -544,7 +550,7 @@ func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, 
 	if u < 0 {
 		e.Tenant, e.Outcome, e.Reason = in.rec.Tenant, schemas.OutcomeFailure, "unknown_user"
 		s.emit(e, in, offending)
-		s.stats.LoginFailed++
+		s.stats.loginFailed.Add(1)
 		return
 	}
 	uu := &s.users[u]
@@ -552,7 +558,7 @@ func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, 
 	if !success {
 		e.Outcome, e.Reason = schemas.OutcomeFailure, "bad_password"
 		s.emit(e, in, offending)
-		s.stats.LoginFailed++
+		s.stats.loginFailed.Add(1)
 		return
 	}
 	// The password worked: an account takeover on a device of the attacker's.
@@ -562,7 +568,7 @@ func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, 
 	e.Type, e.Outcome, e.Reason = schemas.TypeSessionCreated, schemas.OutcomeSuccess, ""
 	e.SessionID, e.FamilyID, e.DeviceID, e.TokenID = s.sessions[x].id, s.sessions[x].family, s.devices[d].id, tokenID(s.sessions[x].famHash, 0)
 	s.emit(e, in, offending)
-	s.stats.Logins++
+	s.stats.logins.Add(1)
 	s.use(x)
 	in.addSession(s, x)
 }
@@ -628,8 +634,8 @@ func startSpraying(s *Simulator, in *instance) stepFunc {
 	perRound := min(len(s.users)/2, 400)
 	const rounds = 3
 	span := time.Duration(in.until - s.now)
-	gap := span / time.Duration(rounds*perRound+1)
-	targets := s.distinctUsers(in, perRound)
+	gap := max(span/time.Duration(rounds*perRound+1), 1)
+	targets := s.distinctUsers(in, perRound, nil)
 	var loop stepFunc
 	loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
 		if in.over(s) || in.i >= rounds*len(targets) {
@@ -651,7 +657,7 @@ func startBruteForce(s *Simulator, in *instance) stepFunc {
 	in.pool = s.attackPool(150+s.rng.IntN(150), false)
 	span := time.Duration(in.until - s.now)
 	tries := len(in.pool) * 2
-	gap := span / time.Duration(tries+1)
+	gap := max(span/time.Duration(tries+1), 1)
 	var loop stepFunc
 	loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
 		if in.over(s) || in.i >= tries {
@@ -810,7 +816,8 @@ var (
 func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 	nat := client{network: network{ip: "12.153.224.10", asn: 7018, country: "US"}}
 	in.addIP(nat.ip)
-	in.users = s.distinctUsers(in, in.count)
+	// Employees of a US office: users who live there.
+	in.users = s.distinctUsers(in, in.count, func(u *user) bool { return countries[u.country].code == nat.country })
 	span := time.Duration(in.until - s.now)
 	var loop stepFunc
 	loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
@@ -825,6 +832,9 @@ func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 		in.rec.Tenant = s.users[u].tenant
 		s.login(d, in, false)
 		in.markFirst(s)
+		if x := s.devices[d].sess; x >= 0 {
+			in.addSession(s, x)
+		}
 		// Office arrival: most in the middle of the window.
 		mid := float64(len(in.users)) / 2
 		w := 0.3 + math.Abs(float64(in.i)-mid)/mid
@@ -837,8 +847,8 @@ func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 // early in a run, what the model gives (devices without a session come
 // back after meanRelogin on average).
 func (s *Simulator) loginRate() float64 {
-	if el := float64(s.now-s.start) / 1e9; el >= 10 && s.stats.Logins >= 20 {
-		return float64(s.stats.Logins) / el
+	if el := float64(s.now-s.start) / 1e9; el >= 10 && s.stats.logins.Load() >= 20 {
+		return float64(s.stats.logins.Load()) / el
 	}
 	return max(float64(len(s.devices))*(1-activeShare)/meanRelogin.Seconds(), 0.1)
 }

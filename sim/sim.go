@@ -64,14 +64,18 @@ type Simulator struct {
 		queue    []sessionapi.Request
 		flag     atomic.Bool
 	}
-	stats Stats
+	// counters are atomics so Stats and Now may be read from any goroutine
+	// (a progress display) while the event loop runs.
+	stats struct {
+		events, logins, loginFailed, revocations, live, now atomic.Int64
+	}
 }
 
 // Stats counts what the simulator emitted.
 type Stats struct {
-	Events       int64 // events emitted
-	Logins       int64 // session.created
-	LoginFailed  int64
+	Events       int64 // events handed out
+	Logins       int64 // session.created events
+	LoginFailed  int64 // login.failed events
 	Revocations  int64 // revocations received and applied
 	LiveSessions int   // sessions alive now
 }
@@ -188,15 +192,17 @@ func New(cfg Config, opts ...Option) (*Simulator, error) {
 // Config returns the configuration in effect (defaults applied).
 func (s *Simulator) Config() Config { return s.cfg }
 
-// Stats returns counters of what was emitted so far.
+// Stats returns counters of what was emitted so far; safe from any goroutine.
 func (s *Simulator) Stats() Stats {
-	st := s.stats
-	st.LiveSessions = len(s.sessions) - len(s.free)
-	return st
+	return Stats{
+		Events: s.stats.events.Load(), Logins: s.stats.logins.Load(), LoginFailed: s.stats.loginFailed.Load(),
+		Revocations: s.stats.revocations.Load(), LiveSessions: int(s.stats.live.Load()),
+	}
 }
 
-// Now returns the current event time.
-func (s *Simulator) Now() time.Time { return time.Unix(0, s.now).UTC() }
+// Now returns the event time of the last event handed out; safe from any
+// goroutine.
+func (s *Simulator) Now() time.Time { return time.Unix(0, s.stats.now.Load()).UTC() }
 
 func (s *Simulator) at(t int64, it item) {
 	s.seq++
@@ -250,7 +256,8 @@ func (s *Simulator) Next() *schemas.Event {
 	if p.inst != nil {
 		p.inst.observe(s, &p.ev, p.offending)
 	}
-	s.stats.Events++
+	s.stats.events.Add(1)
+	s.stats.now.Store(s.now)
 	s.cur = p.ev
 	return &s.cur
 }

@@ -60,6 +60,7 @@ func (s *Simulator) newSession(d int32, t int64) int32 {
 		x = int32(len(s.sessions) - 1)
 	}
 	s.serials++
+	s.stats.live.Add(1)
 	ss := &s.sessions[x]
 	ver := ss.ver + 1
 	*ss = session{
@@ -106,6 +107,7 @@ func (s *Simulator) endSession(x int32, relogin time.Duration) {
 	delete(s.rv.ignore, x)
 	s.rv.mu.Unlock()
 	s.free = append(s.free, x)
+	s.stats.live.Add(-1)
 }
 
 // use puts session x in active use: it validates, refreshes on cadence, and
@@ -179,7 +181,11 @@ func (s *Simulator) handle(it item) {
 	}
 	switch it.kind {
 	case itAbsExpire:
-		if ss.serial == it.ver && ss.owner == nil {
+		switch {
+		case ss.serial != it.ver:
+		case ss.owner != nil: // a scenario is using it: expire it a little later
+			s.at(s.now+int64(time.Minute), it)
+		default:
 			s.end1(it.idx, schemas.TypeSessionExpired, "expired")
 		}
 		return
@@ -247,6 +253,10 @@ func (s *Simulator) background() {
 // burstEnd ends a spell of use: the user logs out, rarely an admin revokes
 // the session, or it is put down to be resumed (or to expire) later.
 func (s *Simulator) burstEnd(x int32) {
+	if s.sessions[x].revoked { // the client's next call fails, and it gives up
+		s.validate(x, nil)
+		return
+	}
 	switch n := s.rng.IntN(1000); {
 	case n < 150:
 		s.end1(x, schemas.TypeSessionLogout, "logout")
@@ -292,7 +302,7 @@ func (s *Simulator) login(d int32, inst *instance, hurried bool) int32 {
 		e.Outcome, e.Reason, e.AuthMethod = schemas.OutcomeFailure, reason, "password"
 		e.HasLatency, e.LatencyMS = true, latency(r, medianLoginMS, s.slow)
 		s.emit(e, inst, false)
-		s.stats.LoginFailed++
+		s.stats.loginFailed.Add(1)
 		if !s.devices[d].pendLogin {
 			s.devices[d].pendLogin = true
 			s.at(s.now+int64(wait)+s.expDur(wait), item{kind: itLogin, idx: d})
@@ -327,7 +337,7 @@ func (s *Simulator) login(d int32, inst *instance, hurried bool) int32 {
 		e.AuthMethod, e.HasLatency, e.LatencyMS = "passkey", true, latency(r, 60, s.slow)
 	}
 	s.emit(e, inst, false)
-	s.stats.Logins++
+	s.stats.logins.Add(1)
 	s.use(x)
 	return x
 }

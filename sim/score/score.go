@@ -19,8 +19,13 @@
 //     end + slack], bounds included. Slack is Options.Slack (default 1 m).
 //     An instance that names no subjects at all is about the whole service
 //     (a reconnect storm, a key-rotation churn, a login surge): any anomaly
-//     in its time window matches it, of its tenant when it names one.
-//     Revocations never match such an instance.
+//     in its time window matches it, of its tenant when it names one —
+//     unless an instance that names subjects matches the anomaly, which
+//     then goes to that one alone. Revocations never match such an
+//     instance. An anomaly that names no subject (a tenant-wide surge)
+//     matches, in its window, the instances that expect its detector.
+//   - Instances the simulator marked skipped (their offending event never
+//     happened) are left out and listed in the notes.
 //   - For an attack or operations instance, a matching anomaly whose
 //     detector is in the instance's expect list is a detection. Time to
 //     detect is the earliest detected_at of that detector's matching
@@ -33,6 +38,8 @@
 //     scenario of the earliest matching instance (by start, then instance
 //     name). An anomaly that matches no instance at all is a false positive
 //     attributed to "normal traffic".
+//   - A revocation answered 404 (outcome not_found: the subject had ended)
+//     earns no instance credit; matching nothing, it is a false positive.
 //   - A revocation matches an instance when the tenants are equal, its
 //     subject overlaps the instance's ids (session_id for scope "session",
 //     family_id for "family", user_id for "user"; any of the three for an
@@ -62,6 +69,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/sim/truth"
@@ -244,6 +252,12 @@ func (in *instance) matchesAnomaly(a Anomaly, slack time.Duration) bool {
 		if in.Tenant != "" && a.Tenant != in.Tenant {
 			return false
 		}
+	case a.UserID == "" && a.SessionID == "" && a.FamilyID == "" && a.IP == "":
+		// An anomaly about no one in particular (a tenant-wide surge of
+		// failed logins) is about an instance that expects its detector.
+		if in.Tenant != "" && a.Tenant != in.Tenant || !in.expects(a.Detector) {
+			return false
+		}
 	case a.Tenant != in.Tenant:
 		return false
 	case !(in.users[a.UserID] || in.sessions[a.SessionID] || in.families[a.FamilyID] || in.ips[a.IP]):
@@ -313,8 +327,17 @@ func score(f truth.File, anomalies []Anomaly, o Options, scored bool) Report {
 	r := Report{DetectionScored: scored, SlackMS: ms(slack), Notes: []string{}}
 
 	insts := make([]*instance, 0, len(f.Scenarios))
+	var skipped []string
 	for _, s := range f.Scenarios {
+		if s.Skipped {
+			skipped = append(skipped, s.Instance)
+			continue
+		}
 		insts = append(insts, newInstance(s))
+	}
+	if len(skipped) > 0 {
+		slices.Sort(skipped)
+		r.Notes = append(r.Notes, fmt.Sprintf("not scored (skipped by the simulator: their offending event never happened): %s", strings.Join(skipped, ", ")))
 	}
 	// Attribution order: earliest start first, then instance name.
 	slices.SortStableFunc(insts, func(a, b *instance) int {
@@ -351,8 +374,17 @@ func score(f truth.File, anomalies []Anomaly, o Options, scored bool) Report {
 			var firstBenign *instance
 			matchedActive, detection := false, false
 			otherIn := map[groupKey]bool{}
+			// Instances that name subjects get the anomaly first; the
+			// service-wide ones only see what no such instance explains.
+			named := false
 			for _, in := range insts {
-				if !in.matchesAnomaly(a, slack) {
+				if !in.wide() && in.matchesAnomaly(a, slack) {
+					named = true
+					break
+				}
+			}
+			for _, in := range insts {
+				if in.wide() && named || !in.matchesAnomaly(a, slack) {
 					continue
 				}
 				if in.benign() {
@@ -414,6 +446,9 @@ func score(f truth.File, anomalies []Anomaly, o Options, scored bool) Report {
 				continue
 			}
 			matchedActive = true
+			if v.Outcome == "not_found" { // too late or wrong: not a revocation of it
+				continue
+			}
 			if in.revokedAt.IsZero() || v.ReceivedAt.Before(in.revokedAt) {
 				in.revokedAt = v.ReceivedAt
 			}

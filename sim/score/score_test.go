@@ -147,8 +147,13 @@ func TestScore(t *testing.T) {
 			want: summary{normalFP: 1, totalFP: 1},
 		},
 		{
-			name: "empty subject never matches",
+			name: "subject-less anomaly matches the instance expecting its detector",
 			as:   []score.Anomaly{anomaly("a", func(a *score.Anomaly) { a.UserID = "" })},
+			want: summary{detected: 1, ttd: 180 * time.Millisecond, anomalies: 1},
+		},
+		{
+			name: "subject-less anomaly of an unexpected detector matches nothing",
+			as:   []score.Anomaly{anomaly("a", func(a *score.Anomaly) { a.UserID, a.Detector = "", "session_churn" })},
 			want: summary{normalFP: 1, totalFP: 1},
 		},
 		{
@@ -399,5 +404,35 @@ func TestWideInstances(t *testing.T) {
 	}
 	if *n.FalsePositiveAnomalies != 1 || *n.FalsePositiveRevocations != 1 {
 		t.Errorf("normal traffic: %d anomalies, %d revocations, want 1 and 1", *n.FalsePositiveAnomalies, *n.FalsePositiveRevocations)
+	}
+}
+
+// TestNamedBeforeWide: an anomaly explained by an instance that names its
+// subject is not credited to an overlapping service-wide one; skipped
+// instances are left out; a revocation answered 404 earns no credit.
+func TestNamedBeforeWide(t *testing.T) {
+	stuffing := truth.Scenario{Scenario: "credential_stuffing", Instance: "credential_stuffing#1", Class: truth.ClassAttack, Expect: []string{"login_storm"},
+		Start: t0, End: t0.Add(time.Minute), FirstOffending: t0, FirstOffendingWall: w0, IPs: []string{"1.2.3.4"}, UserIDs: []string{"u1"}}
+	storm := truth.Scenario{Scenario: "reconnect_storm", Instance: "reconnect_storm#1", Class: truth.ClassOperations, Expect: []string{"login_storm"},
+		Start: t0.Add(30 * time.Second), End: t0.Add(2 * time.Minute), FirstOffending: t0.Add(40 * time.Second), FirstOffendingWall: w0.Add(40 * time.Second)}
+	theft := truth.Scenario{Scenario: "token_theft_replay", Instance: "token_theft_replay#1", Class: truth.ClassAttack, Expect: []string{"token_reuse"},
+		Start: t0, End: t0.Add(time.Minute), Skipped: true, FamilyIDs: []string{"f1"}}
+	f := truth.File{Scenarios: []truth.Scenario{stuffing, storm, theft}, Revocations: []truth.Revocation{
+		{Scope: "user", UserID: "u1", ReceivedAt: w0.Add(time.Second), Outcome: "not_found"},
+	}}
+	as := []score.Anomaly{{ID: "a", Detector: "login_storm", IP: "1.2.3.4", FirstEventTime: t0.Add(45 * time.Second), DetectedAt: w0.Add(2 * time.Second)}}
+	r := score.Score(f, as, score.Options{})
+	if len(r.Rows) != 2 {
+		t.Fatalf("rows %+v, want stuffing and storm only (the theft was skipped)", r.Rows)
+	}
+	st, storms := r.Rows[0], r.Rows[1]
+	if *st.Detected != 1 || *storms.Detected != 0 {
+		t.Errorf("detected: stuffing %d, storm %d; want 1 and 0", *st.Detected, *storms.Detected)
+	}
+	if *st.Revoked != 0 || *r.NormalTraffic.FalsePositiveRevocations != 0 {
+		t.Errorf("a 404 revocation of the stuffing victim: revoked %d, false positives %d; want 0 and 0", *st.Revoked, *r.NormalTraffic.FalsePositiveRevocations)
+	}
+	if !strings.Contains(strings.Join(r.Notes, "\n"), "token_theft_replay#1") {
+		t.Errorf("notes %q do not name the skipped instance", r.Notes)
 	}
 }

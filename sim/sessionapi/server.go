@@ -82,9 +82,10 @@ type counters struct {
 // Option customises a Server.
 type Option func(*Server)
 
-// WithRecorder sets a function called once per accepted first-time
-// idempotency key whose outcome is Revoked or AlreadyRevoked; it is called
-// from handler goroutines concurrently, before the response is written.
+// WithRecorder sets a function called once per first-time idempotency key
+// that reached the Target (revoked, already revoked or not found, with the
+// outcome); it is called from handler goroutines concurrently, before the
+// response is written.
 func WithRecorder(rec func(truth.Revocation)) Option {
 	return func(s *Server) { s.recorder = rec }
 }
@@ -559,7 +560,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, key string, hash
 		return
 	}
 	body = append(body, '\n')
-	if s.recorder != nil && outcome != NotFound {
+	if s.recorder != nil {
 		s.recorder(truth.Revocation{
 			Record:      truth.KindRevocation,
 			ReceivedAt:  receivedAt,
@@ -573,6 +574,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, key string, hash
 			AnomalyID:   req.AnomalyID,
 			RequestedAt: req.RequestedAt,
 			Enforced:    enforced,
+			Outcome:     outcome.String(),
 		})
 	}
 	e.status, e.body, e.ok = status, body, true

@@ -165,7 +165,7 @@ func TestRepeatedKeyRevokesOnceAndReplays(t *testing.T) {
 	want := truth.Revocation{
 		Record: truth.KindRevocation, ReceivedAt: fixedNow, ID: "act-1", Scope: ScopeFamily, Tenant: "t1",
 		FamilyID: "fam-9", Reason: "token_reuse", AnomalyID: "an-1",
-		RequestedAt: time.Date(2026, 3, 1, 11, 59, 59, 0, time.UTC), Enforced: true,
+		RequestedAt: time.Date(2026, 3, 1, 11, 59, 59, 0, time.UTC), Enforced: true, Outcome: StatusRevoked,
 	}
 	if len(recs) != 1 || recs[0] != want {
 		t.Errorf("recorded %+v, want one %+v", recs, want)
@@ -219,7 +219,7 @@ func TestOutcomeMapping(t *testing.T) {
 			t.Errorf("%v: body %+v, want %+v", o, resp, want)
 		}
 		recs := rec.all()
-		if wantRecorded && (len(recs) != 1 || recs[0].Enforced != wantEnforced || recs[0].UserID != "u1") {
+		if wantRecorded && (len(recs) != 1 || recs[0].Enforced != wantEnforced || recs[0].UserID != "u1" || recs[0].Outcome != wantStatus) {
 			t.Errorf("%v: recorded %+v", o, recs)
 		}
 		if !wantRecorded && len(recs) != 0 {
@@ -236,7 +236,7 @@ func TestOutcomeMapping(t *testing.T) {
 	f(Revoked, true, http.StatusCreated, StatusRevoked, true, true)
 	f(Revoked, false, http.StatusCreated, StatusRevoked, false, true)
 	f(AlreadyRevoked, true, http.StatusConflict, StatusAlreadyRevoked, true, true)
-	f(NotFound, true, http.StatusNotFound, StatusNotFound, false, false)
+	f(NotFound, true, http.StatusNotFound, StatusNotFound, false, true) // a useless revocation is evidence too
 }
 
 func TestBearerToken(t *testing.T) {

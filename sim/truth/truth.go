@@ -50,13 +50,15 @@ type Scenario struct {
 	SessionIDs         []string  `json:"session_ids,omitempty"`
 	FamilyIDs          []string  `json:"family_ids,omitempty"`
 	IPs                []string  `json:"ips,omitempty"`
-	Events             int       `json:"events"`         // events the scenario emitted
-	Note               string    `json:"note,omitempty"` // what happened, for humans
+	Events             int       `json:"events"` // events the scenario emitted
+	// Skipped says the instance never emitted its offending event (no
+	// victim available, the run ended first); scoring leaves it out.
+	Skipped bool   `json:"skipped,omitempty"`
+	Note    string `json:"note,omitempty"` // what happened, for humans
 }
 
 // Revocation is one revocation request the simulated session service
-// received and accepted (duplicates by idempotency key are recorded once,
-// with the number of repeats).
+// received and answered (a repeated idempotency key is recorded once).
 type Revocation struct {
 	Record      string    `json:"record"` // always KindRevocation
 	ReceivedAt  time.Time `json:"received_at"`
@@ -70,6 +72,9 @@ type Revocation struct {
 	AnomalyID   string    `json:"anomaly_id,omitempty"`
 	RequestedAt time.Time `json:"requested_at"`
 	Enforced    bool      `json:"enforced"` // false when the service ignored it (revocation_not_enforced)
+	// Outcome is what the service answered: "revoked", "already_revoked"
+	// or "not_found" (the subject had ended, or never existed).
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // File is the parsed content of a truth file.
@@ -103,7 +108,7 @@ func (w *Writer) Revocation(r Revocation) error {
 func (w *Writer) write(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("truth: encode %T: %w", v, err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -112,6 +117,8 @@ func (w *Writer) write(v any) error {
 	}
 	b = append(b, '\n')
 	if _, err := w.w.Write(b); err != nil {
+		w.err = fmt.Errorf("truth: write: %w", err)
+	} else if err := w.w.Flush(); err != nil { // records are rare: a killed run keeps them
 		w.err = fmt.Errorf("truth: write: %w", err)
 	}
 	return w.err
