@@ -86,7 +86,7 @@ func (c Config) Defaults() Config {
 	return c
 }
 
-// Validate reports the first invalid setting, naming it.
+// Validate reports every invalid setting, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {

@@ -29,7 +29,9 @@ import (
 func cmdDemo() command {
 	c := command{name: "demo", summary: "run the whole pipeline locally on simulated traffic with attacks, then score it", usage: `
 Usage:
-  vigil demo [--duration 45s] [--rate 20000] [--clickhouse ADDR] [--keep] [--hold]
+  vigil demo [--duration 45s] [--rate 20000] [--users 20000] [--scenario a,b,…|all]
+             [--seed 1] [--linger 5s] [--clickhouse ADDR] [--partitions 4]
+             [--admin ADDR] [--keep] [--hold]
 
 One command, no setup: starts an in-process Kafka (kfake, on a loopback
 TCP port), a private clickhouse-server in a temporary directory (or uses
@@ -58,6 +60,7 @@ Examples:
 		seed := fs.Uint64("seed", 1, "simulator seed")
 		keep := fs.Bool("keep", false, "keep the ClickHouse data and the truth file in .vigil-demo/ afterwards")
 		admin := fs.String("admin", "127.0.0.1:9464", "admin listen address (/metrics, /readyz); falls back to a free port if busy")
+		linger := fs.Duration("linger", 5*time.Second, "after everything is stored, wait this long for late detections and revocations before scoring")
 		hold := fs.Bool("hold", false, "after the summary, keep everything running (Ctrl-C to stop) to explore with clickhouse-client, kcat and /metrics")
 		if done, err := parseFlags(fs, args); done {
 			return err
@@ -66,7 +69,7 @@ Examples:
 			return errUsage("--rate, --users, --partitions and --duration must be positive")
 		}
 		return runDemo(ctx, env, demoOptions{duration: *duration, rate: *rate, users: *users, scenarios: *scenarios, chAddr: *chAddr,
-			partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold})
+			partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold, linger: *linger})
 	}
 	return c
 }
@@ -82,6 +85,7 @@ type demoOptions struct {
 	keep       bool
 	admin      string
 	hold       bool
+	linger     time.Duration
 }
 
 func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
@@ -127,6 +131,37 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	brokers := cluster.ListenAddrs()
 	say("kafka        in-process kfake at %s, topics %s (%d partitions) and %s", strings.Join(brokers, ","), topic, o.partitions, dlq)
 
+	// The simulated session service (traffic, scenarios, revocation API)
+	// starts before vigil, so vigil's revoker can be pointed at it; its
+	// events flow only once the producer runs.
+	flat := true
+	so := &simOptions{users: o.users, tenants: 1, sampleRate: 1, rate: float64(o.rate), speedup: 1, duration: o.duration,
+		scenarios: o.scenarios, seed: o.seed, truthPath: filepath.Join(workDir, "truth.jsonl"), api: sessionapi.DefaultConfig(), flat: &flat}
+	simCfg, _, err := so.config(time.Now())
+	if err != nil {
+		return err
+	}
+	tr := &kafka.Transport{ClientID: "vigil-demo-simulator"}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+		BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	dw := &dlqMixer{w: w, every: 200, bad: sim.NewStream(sim.StreamConfig{Seed: o.seed, InvalidEvery: 1, Start: time.Now().UTC()})}
+	run, err := startSimulation(ctx, simCfg, so, dw)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = run.close(context.Background())
+		}
+	}()
+	say("simulator    %d users, %d events/s for %s; revocation API at http://%s%s", o.users, o.rate, o.duration, run.api.Addr(), sessionapi.Path)
+	for _, sp := range simCfg.Scenarios {
+		say("             %-24s at +%s", sp.Name, sp.At)
+	}
+
 	cfg := config.Default()
 	cfg.Kafka.Brokers = brokers
 	cfg.ClickHouse.Addr = []string{addr}
@@ -156,33 +191,6 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	}
 	say("vigil        ingesting into database vigil_demo; metrics at http://%s/metrics, readiness at /readyz", p.admin.Addr())
 
-	// The simulated session service: traffic, scenarios, revocation API.
-	so := &simOptions{users: o.users, tenants: 1, sampleRate: 1, rate: float64(o.rate), speedup: 1, duration: o.duration,
-		scenarios: o.scenarios, seed: o.seed, truthPath: filepath.Join(workDir, "truth.jsonl"), api: sessionapi.DefaultConfig()}
-	simCfg, _, err := so.config(time.Now())
-	if err != nil {
-		return err
-	}
-	tr := &kafka.Transport{ClientID: "vigil-demo-simulator"}
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
-		BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
-	defer w.Close()
-	dw := &dlqMixer{w: w, every: 200, bad: sim.NewStream(sim.StreamConfig{Seed: o.seed, InvalidEvery: 1, Start: time.Now().UTC()})}
-	run, err := startSimulation(ctx, simCfg, so, dw)
-	if err != nil {
-		return err
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			_ = run.close(context.Background())
-		}
-	}()
-	say("simulator    %d users, %d events/s for %s; revocation API at http://%s%s", o.users, o.rate, o.duration, run.api.Addr(), sessionapi.Path)
-	for _, sp := range simCfg.Scenarios {
-		say("             %-24s at +%s", sp.Name, sp.At)
-	}
 	say("")
 
 	prodCtx, stopProd := context.WithCancel(ctx)
@@ -231,11 +239,16 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		case <-ctx.Done():
 			endLine()
 			say("interrupted; draining")
-			return p.stop(context.Background())
+			stopProd()
+			if producing {
+				<-prodDone
+			}
+			return nil // the deferred stops drain the pipeline
 		case prodErr := <-prodDone:
 			producing = false
 			deadline = time.Now().Add(60 * time.Second)
 			if prodErr != nil {
+				endLine()
 				return fmt.Errorf("simulator: %w", prodErr)
 			}
 			endLine()
@@ -255,6 +268,20 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		}
 	}
 	endLine()
+	if o.linger > 0 {
+		// Window detectors run on an interval and revocations are retried:
+		// give them a moment before scoring.
+		say("all stored; waiting %s for late detections and revocations", o.linger)
+		for until := time.Now().Add(o.linger); time.Now().Before(until); {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				progress()
+			}
+		}
+		endLine()
+	}
 	closed = true
 	if err := run.close(context.Background()); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,7 @@ Examples:
 		cfgPath := fs.String("config", "", "vigil config file: its kafka section (brokers, TLS, SASL) is used unless --brokers is given")
 		brokers := fs.String("brokers", "", "Kafka bootstrap brokers, comma-separated (default: the config's, else localhost:9092)")
 		topic := fs.String("topic", "session-events", "topic to produce to")
+		every := fs.Duration("progress", 5*time.Second, "print a progress line this often (0: never)")
 		linger := fs.Duration("linger", 10*time.Second, "with --api-listen: keep serving revocations this long after the last event, for late detections")
 		o := simFlags(fs)
 		if done, err := parseFlags(fs, args); done {
@@ -92,15 +94,19 @@ Examples:
 		}
 		done := make(chan error, 1)
 		go func() { done <- run.prod.Run(ctx) }()
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
+		var tickC <-chan time.Time
+		if *every > 0 {
+			tick := time.NewTicker(*every)
+			defer tick.Stop()
+			tickC = tick.C
+		}
 		var runErr error
 	loop:
 		for {
 			select {
 			case runErr = <-done:
 				break loop
-			case <-tick.C:
+			case <-tickC:
 				st := run.sim.Stats()
 				fmt.Fprintf(env.stdout, "  event time %s   produced %d   live sessions %d   revocations %d\n",
 					run.sim.Now().Format(time.DateTime), run.prod.Produced(), st.LiveSessions, st.Revocations)
@@ -136,7 +142,7 @@ type simOptions struct {
 	duration                   time.Duration
 	scenarios                  string
 	seed                       uint64
-	loadCurve                  bool
+	flat                       *bool // no load curve
 	truthPath                  string
 	api                        sessionapi.Config
 	apiTokenFile, apiKeyFile   string
@@ -153,11 +159,11 @@ func simFlags(fs *flag.FlagSet) *simOptions {
 	fs.Func("speedup", "event time runs K times faster than the wall clock; 0 = as fast as possible (default 1)", floatFlag(&o.speedup))
 	fs.Func("duration", "event time to simulate (default 10m)", durationFlag(&o.duration))
 	fs.Func("scenario", "scenarios to run, comma-separated, or all", func(v string) error { o.scenarios = v; return nil })
-	fs.Func("seed", "random seed: same seed, same stream (default 1)", func(v string) error {
-		_, err := fmt.Sscan(v, &o.seed)
+	fs.Func("seed", "random seed: same seed, same stream (default 1)", func(v string) (err error) {
+		o.seed, err = strconv.ParseUint(v, 10, 64)
 		return err
 	})
-	fs.BoolFunc("flat", "no diurnal and weekly load curve: the load stays at --rate", func(string) error { o.loadCurve = false; return nil })
+	o.flat = fs.Bool("flat", false, "no diurnal and weekly load curve: the load stays at --rate")
 	fs.Func("truth", "write ground truth (JSON lines) to this file", func(v string) error { o.truthPath = v; return nil })
 	fs.Func("api-listen", "serve the revocation API on this address (e.g. :8085)", func(v string) error { o.api.Listen = v; return nil })
 	fs.Func("api-token-file", "require this bearer token (read from the file) on the revocation API", func(v string) error { o.apiTokenFile = v; return nil })
@@ -165,16 +171,16 @@ func simFlags(fs *flag.FlagSet) *simOptions {
 	fs.Func("api-error-rate", "fraction of revocation requests answered 503", floatFlag(&o.api.ErrorRate))
 	fs.Func("api-throttle-rate", "fraction of revocation requests answered 429 with Retry-After", floatFlag(&o.api.ThrottleRate))
 	fs.Func("api-latency", "latency added to every revocation request", durationFlag(&o.api.Latency))
-	o.users, o.tenants, o.sampleRate, o.rate, o.speedup, o.duration, o.seed, o.loadCurve = 10000, 1, 1, 1000, 1, 10*time.Minute, 1, true
+	o.users, o.tenants, o.sampleRate, o.rate, o.speedup, o.duration, o.seed = 10000, 1, 1, 1000, 1, 10*time.Minute, 1
 	return o
 }
 
 func intFlag(p *int) func(string) error {
-	return func(v string) error { _, err := fmt.Sscan(v, p); return err }
+	return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
 }
 
 func floatFlag(p *float64) func(string) error {
-	return func(v string) error { _, err := fmt.Sscan(v, p); return err }
+	return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }
 }
 
 func durationFlag(p *time.Duration) func(string) error {
@@ -207,7 +213,7 @@ func (o *simOptions) config(now time.Time) (sim.Config, sim.Pacing, error) {
 		return sim.Config{}, sim.Pacing{}, errUsage("--scenario: %v", err)
 	}
 	c := sim.Config{Seed: o.seed, Users: o.users, Tenants: o.tenants, Rate: o.rate, Start: start.UTC().Truncate(time.Millisecond),
-		Duration: o.duration, LoadCurve: o.loadCurve, SampleRate: o.sampleRate, Scenarios: specs}
+		Duration: o.duration, LoadCurve: o.flat == nil || !*o.flat, SampleRate: o.sampleRate, Scenarios: specs}
 	if err := c.Defaults().Validate(); err != nil {
 		return c, sim.Pacing{}, errUsage("%v", err)
 	}
@@ -244,6 +250,7 @@ func startSimulation(ctx context.Context, cfg sim.Config, o *simOptions, w sim.M
 	r.sim = s
 	if o.api.Listen != "" {
 		api := o.api
+		api.Seed = cfg.Seed // injected failures are reproducible too
 		if o.apiTokenFile != "" {
 			b, err := os.ReadFile(o.apiTokenFile)
 			if err != nil {

@@ -24,9 +24,13 @@ func TestSimulateThenScore(t *testing.T) {
 	dir := t.TempDir()
 	truthPath := filepath.Join(dir, "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "2000", "--rate", "500",
-		"--duration", "3m", "--speedup", "0", "--scenario", "token_theft_replay,credential_stuffing", "--seed", "7", "--truth", truthPath)
+		"--duration", "3m", "--speedup", "0", "--scenario", "token_theft_replay,credential_stuffing", "--seed", "7", "--truth", truthPath,
+		"--progress", "1ms") // progress reads the simulator while it runs (under -race in CI)
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "live sessions") {
+		t.Errorf("no progress line in:\n%s", out)
 	}
 	last := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
 	var produced int64
