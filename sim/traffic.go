@@ -320,6 +320,14 @@ func (s *Simulator) login(d int32, inst *instance, hurried bool) int32 {
 	if s.now < s.outageUntil && !hurried {
 		return retry("store_unavailable", 10*time.Second, false)
 	}
+	return s.createSession(d, inst)
+}
+
+// createSession is a successful login on device d: session.created with
+// the user's usual authentication method, and the session goes into use.
+func (s *Simulator) createSession(d int32, inst *instance) int32 {
+	r := s.rng
+	u := &s.users[s.devices[d].user]
 	x := s.newSession(d, s.now)
 	e := s.base(schemas.TypeSessionCreated)
 	s.onSession(&e, x)
