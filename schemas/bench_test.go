@@ -164,3 +164,25 @@ func BenchmarkFastjsonSketch(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/event")
 	_ = sink
 }
+
+// BenchmarkAppendJSON encodes one event per op, cycling through benchMix
+// (the simulator and producers encode with it).
+func BenchmarkAppendJSON(b *testing.B) {
+	var evs []Event
+	d := NewDecoder(DecoderConfig{})
+	for _, i := range benchMix {
+		var e Event
+		if err := d.Decode(benchMessages[i].data, &e); err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	b.SetBytes(benchBytes())
+	b.ReportAllocs()
+	buf := make([]byte, 0, 4096)
+	i := 0
+	for b.Loop() {
+		buf = AppendJSON(buf[:0], &evs[i%len(evs)])
+		i++
+	}
+}

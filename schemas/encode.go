@@ -100,10 +100,28 @@ func appendFloat(dst []byte, f float64) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendQuoted appends s as a JSON string.
+// plain8 reports whether the 8 bytes of b need no escaping: none is a
+// control character, '"', '\\' or non-ASCII. The SWAR tests may flag a
+// byte that is fine (after a borrow), never miss one that is not; a flagged
+// word is then looked at byte by byte.
+func plain8(b string) bool {
+	w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	below20 := (w - ones*0x20) & ^w & highs
+	return (below20|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|w&highs) == 0
+}
+
 func appendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time: most strings need no escaping.
+		if i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
