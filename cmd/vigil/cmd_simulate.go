@@ -77,6 +77,9 @@ Examples:
 		if err != nil {
 			return err
 		}
+		if err := topicExists(ctx, transport, cfg.Kafka.Brokers, *topic); err != nil {
+			return err
+		}
 		w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), Topic: *topic, Balancer: &kafka.Hash{}, Transport: transport,
 			BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 		defer w.Close()
@@ -309,4 +312,25 @@ func (r *simulation) closeFile() error {
 	err := r.file.Close()
 	r.file = nil
 	return err
+}
+
+// topicExists fails fast, naming the flag, when topic is not on the
+// brokers: simulate never creates topics.
+func topicExists(ctx context.Context, tr *kafka.Transport, brokers []string, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return fmt.Errorf("kafka metadata from %s (--brokers): %w", strings.Join(brokers, ","), err)
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic && t.Error == nil && len(t.Partitions) > 0 {
+			return nil
+		}
+		if t.Name == topic && t.Error != nil {
+			return fmt.Errorf("topic %q (--topic) is not usable: %w; create it first", topic, t.Error)
+		}
+	}
+	return fmt.Errorf("topic %q (--topic) does not exist on %s; create it first", topic, strings.Join(brokers, ","))
 }

@@ -88,6 +88,10 @@ func TestSimulateThenScore(t *testing.T) {
 	if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "{") {
 		t.Errorf("score --json: %v\n%s", err, out)
 	}
+	out, _, err = run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--topic", "no-such-topic", "--duration", "1s", "--speedup", "0")
+	if err == nil || !strings.Contains(err.Error(), `"no-such-topic" (--topic)`) {
+		t.Errorf("simulate to a missing topic: %v, want an error naming --topic\n%s", err, out)
+	}
 	if _, _, err := run(t, env, "score"); exitCode(err) != 2 {
 		t.Errorf("score without --truth: %v, want a usage error", err)
 	}
