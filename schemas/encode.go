@@ -110,7 +110,7 @@ func plain8(b string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
 	below20 := (w - ones*0x20) & ^w & highs
-	return (below20|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|w&highs) == 0
+	return (below20 | zero(w^(ones*'"')) | zero(w^(ones*'\\')) | w&highs) == 0
 }
 
 func appendQuoted(dst []byte, s string) []byte {
