@@ -99,7 +99,6 @@ func appendFloat(dst []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendQuoted appends s as a JSON string.
 // plain8 reports whether the 8 bytes of b need no escaping: none is a
 // control character, '"', '\\' or non-ASCII. The SWAR tests may flag a
 // byte that is fine (after a borrow), never miss one that is not; a flagged
@@ -113,6 +112,7 @@ func plain8(b string) bool {
 	return (below20 | zero(w^(ones*'"')) | zero(w^(ones*'\\')) | w&highs) == 0
 }
 
+// appendQuoted appends s as a JSON string.
 func appendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

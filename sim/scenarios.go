@@ -818,6 +818,9 @@ func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 			ua: desktopUAs[s.rng.IntN(len(desktopUAs))], home: nat.network, sess: -1})
 		in.rec.Tenant = s.users[u].tenant
 		s.login(d, in, false)
+		if n := len(s.pending); n > 0 && s.pending[n-1].ev.UserID != "" {
+			in.addUser(s.users[u].id) // even if this login failed and a later retry succeeds
+		}
 		in.markFirst(s)
 		if x := s.devices[d].sess; x >= 0 {
 			in.addSession(s, x)

@@ -168,6 +168,7 @@ func New(cfg Config, opts ...Option) (*Simulator, error) {
 	}
 	s.start = cfg.Start.UnixNano()
 	s.now = s.start
+	s.stats.now.Store(s.start)
 	if cfg.Duration > 0 {
 		s.end = s.start + int64(cfg.Duration)
 	}

@@ -275,6 +275,8 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		for until := time.Now().Add(o.linger); time.Now().Before(until); {
 			select {
 			case <-ctx.Done():
+				endLine()
+				say("interrupted")
 				return nil
 			case <-tick.C:
 				progress()
@@ -307,7 +309,7 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	}
 	say("holding; Ctrl-C to stop")
 	<-ctx.Done()
-	return p.stop(context.Background())
+	return nil // the deferred stops drain and close everything
 }
 
 // demoScore prints the scorecard of the run.

@@ -299,7 +299,7 @@ func (r *simulation) close(ctx context.Context) error {
 	}
 	r.sim.Close()
 	if r.truth != nil {
-		errs = append(errs, r.truth.Flush())
+		errs = append(errs, r.truth.Close())
 	}
 	errs = append(errs, r.closeFile())
 	return errors.Join(errs...)

@@ -20,12 +20,15 @@
 //     An instance that names no subjects at all is about the whole service
 //     (a reconnect storm, a key-rotation churn, a login surge): any anomaly
 //     in its time window matches it, of its tenant when it names one —
-//     unless an instance that names subjects matches the anomaly, which
-//     then goes to that one alone. Revocations never match such an
-//     instance. An anomaly that names no subject (a tenant-wide surge)
-//     matches, in its window, the instances that expect its detector.
+//     unless an instance that names the anomaly's subject matches it, which
+//     then gets it instead. Revocations never match such an instance. An
+//     anomaly that names no subject (a tenant-wide surge) goes to the
+//     service-wide instances around it; failing those, to one instance in
+//     its window that expects its detector (the latest to start at or
+//     before the anomaly's first event).
 //   - Instances the simulator marked skipped (their offending event never
-//     happened) are left out and listed in the notes.
+//     happened) are left out and listed in the notes; an anomaly about one
+//     counts as about normal traffic.
 //   - For an attack or operations instance, a matching anomaly whose
 //     detector is in the instance's expect list is a detection. Time to
 //     detect is the earliest detected_at of that detector's matching
@@ -316,6 +319,40 @@ func (t *fpTally) addAnomaly(a Anomaly) {
 	t.detectors[a.Detector]++
 }
 
+// candidates returns the instances an anomaly is about. An anomaly naming
+// a subject goes to the instances naming it, else to the service-wide ones
+// around it. An anomaly naming no subject goes to the service-wide
+// instances around it, else to one instance expecting its detector: the
+// latest to start at or before its first event (the earliest otherwise).
+// insts is sorted by start.
+func candidates(insts []*instance, a Anomaly, slack time.Duration) []*instance {
+	var named, wide []*instance
+	for _, in := range insts {
+		if !in.matchesAnomaly(a, slack) {
+			continue
+		}
+		if in.wide() {
+			wide = append(wide, in)
+		} else {
+			named = append(named, in)
+		}
+	}
+	subjectless := a.UserID == "" && a.SessionID == "" && a.FamilyID == "" && a.IP == ""
+	switch {
+	case !subjectless && len(named) > 0:
+		return named
+	case len(wide) > 0 || len(named) == 0:
+		return wide
+	}
+	pick := named[0]
+	for _, in := range named {
+		if !in.Start.After(a.FirstEventTime) {
+			pick = in
+		}
+	}
+	return []*instance{pick}
+}
+
 // Score matches anomalies and revocations against the truth file and builds
 // the report; it is pure and its result does not depend on input order.
 func Score(f truth.File, anomalies []Anomaly, o Options) Report {
@@ -374,19 +411,7 @@ func score(f truth.File, anomalies []Anomaly, o Options, scored bool) Report {
 			var firstBenign *instance
 			matchedActive, detection := false, false
 			otherIn := map[groupKey]bool{}
-			// Instances that name subjects get the anomaly first; the
-			// service-wide ones only see what no such instance explains.
-			named := false
-			for _, in := range insts {
-				if !in.wide() && in.matchesAnomaly(a, slack) {
-					named = true
-					break
-				}
-			}
-			for _, in := range insts {
-				if in.wide() && named || !in.matchesAnomaly(a, slack) {
-					continue
-				}
+			for _, in := range candidates(insts, a, slack) {
 				if in.benign() {
 					if firstBenign == nil {
 						firstBenign = in
@@ -446,7 +471,7 @@ func score(f truth.File, anomalies []Anomaly, o Options, scored bool) Report {
 				continue
 			}
 			matchedActive = true
-			if v.Outcome == "not_found" { // too late or wrong: not a revocation of it
+			if v.Outcome == truth.OutcomeNotFound { // too late or wrong: not a revocation of it
 				continue
 			}
 			if in.revokedAt.IsZero() || v.ReceivedAt.Before(in.revokedAt) {

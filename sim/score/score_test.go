@@ -3,6 +3,7 @@ package score_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -434,5 +435,33 @@ func TestNamedBeforeWide(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(r.Notes, "\n"), "token_theft_replay#1") {
 		t.Errorf("notes %q do not name the skipped instance", r.Notes)
+	}
+}
+
+// TestSubjectlessAnomalies: an anomaly naming no subject goes to the
+// service-wide instance around it, else to exactly one instance expecting
+// its detector.
+func TestSubjectlessAnomalies(t *testing.T) {
+	attack := func(name string, start time.Duration) truth.Scenario {
+		return truth.Scenario{Scenario: name, Instance: name + "#1", Class: truth.ClassAttack, Expect: []string{"login_storm"},
+			Start: t0.Add(start), End: t0.Add(start + 20*time.Second), FirstOffending: t0.Add(start), FirstOffendingWall: w0.Add(start), IPs: []string{name}}
+	}
+	storm := truth.Scenario{Scenario: "reconnect_storm", Instance: "reconnect_storm#1", Class: truth.ClassOperations, Expect: []string{"login_storm"},
+		Start: t0.Add(30 * time.Second), End: t0.Add(50 * time.Second), FirstOffending: t0.Add(40 * time.Second), FirstOffendingWall: w0.Add(40 * time.Second)}
+	a := score.Anomaly{ID: "a", Detector: "login_storm", FirstEventTime: t0.Add(42 * time.Second), DetectedAt: w0.Add(45 * time.Second)}
+	detected := func(r score.Report) map[string]int {
+		m := map[string]int{}
+		for _, row := range r.Rows {
+			m[row.Scenario] = *row.Detected
+		}
+		return m
+	}
+	got := detected(score.Score(truth.File{Scenarios: []truth.Scenario{attack("credential_stuffing", 0), attack("brute_force", 10*time.Second), storm}}, []score.Anomaly{a}, score.Options{}))
+	if want := map[string]int{"credential_stuffing": 0, "brute_force": 0, "reconnect_storm": 1}; !maps.Equal(got, want) {
+		t.Errorf("with a storm around it: detected %v, want %v", got, want)
+	}
+	got = detected(score.Score(truth.File{Scenarios: []truth.Scenario{attack("credential_stuffing", 0), attack("brute_force", 10*time.Second)}}, []score.Anomaly{a}, score.Options{}))
+	if want := map[string]int{"credential_stuffing": 0, "brute_force": 1}; !maps.Equal(got, want) {
+		t.Errorf("without: detected %v, want %v (only the latest to start before it)", got, want)
 	}
 }

@@ -34,9 +34,9 @@ const maxKeyLen = 256
 
 // Response statuses, the "status" field of a response body.
 const (
-	StatusRevoked        = "revoked"
-	StatusAlreadyRevoked = "already_revoked"
-	StatusNotFound       = "not_found"
+	StatusRevoked        = truth.OutcomeRevoked
+	StatusAlreadyRevoked = truth.OutcomeAlreadyRevoked
+	StatusNotFound       = truth.OutcomeNotFound
 )
 
 // Headers the service reads or writes besides Authorization and Retry-After.

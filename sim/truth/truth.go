@@ -7,6 +7,7 @@ package truth
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -17,6 +18,13 @@ import (
 const (
 	KindScenario   = "scenario"   // a scenario instance: a Scenario
 	KindRevocation = "revocation" // a revocation the session service received: a Revocation
+)
+
+// Revocation outcomes, as the session service answered.
+const (
+	OutcomeRevoked        = "revoked"
+	OutcomeAlreadyRevoked = "already_revoked"
+	OutcomeNotFound       = "not_found"
 )
 
 // Scenario classes.
@@ -136,6 +144,27 @@ func (w *Writer) Flush() error {
 	}
 	return w.err
 }
+
+// Close flushes and refuses later records (a revocation arriving after
+// the run: the file is about to be closed); it is idempotent.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		if w.err == errClosed {
+			return nil
+		}
+		return w.err
+	}
+	err := w.w.Flush()
+	w.err = errClosed
+	if err != nil {
+		return fmt.Errorf("truth: flush: %w", err)
+	}
+	return nil
+}
+
+var errClosed = errors.New("truth: writer closed")
 
 // Read parses a truth file; an unknown record kind or a malformed line is an
 // error naming the line.
