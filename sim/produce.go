@@ -152,10 +152,14 @@ func (p *Producer) Run(ctx context.Context) error {
 		if len(cur.msgs) == 0 {
 			batchStart = time.Now()
 		}
-		start := len(cur.buf)
-		// buf may grow (move); earlier messages keep the old array alive.
+		// Key and value go into the batch's buffer (no allocation per
+		// event); buf may grow (move), and earlier messages keep the old
+		// array alive.
+		k := len(cur.buf)
+		cur.buf = append(cur.buf, Key(e)...)
+		v := len(cur.buf)
 		cur.buf = schemas.AppendJSON(cur.buf, e)
-		cur.msgs = append(cur.msgs, kafka.Message{Key: []byte(Key(e)), Value: cur.buf[start:len(cur.buf):len(cur.buf)]})
+		cur.msgs = append(cur.msgs, kafka.Message{Key: cur.buf[k:v:v], Value: cur.buf[v:len(cur.buf):len(cur.buf)]})
 		generated++
 		// Paced, a message waits at most maxHold for its batch to fill:
 		// what a session service does, and what time-to-detect measures.
