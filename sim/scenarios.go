@@ -82,7 +82,7 @@ type instance struct {
 	users    []int32
 	devs     []int32
 	parent   string
-	i, n     int
+	i        int
 	t0       int64
 	tenantK  int // users i with i % Tenants == tenantK; -1: any
 }
@@ -243,7 +243,6 @@ func (in *instance) addSession(s *Simulator, x int32) {
 	in.add(&in.rec.SessionIDs, "s:", ss.id)
 	in.add(&in.rec.FamilyIDs, "f:", ss.family)
 	in.addUser(s.users[ss.user].id)
-	in.rec.Tenant = s.users[ss.user].tenant
 }
 
 func (in *instance) add(list *[]string, kind, id string) {
@@ -560,18 +559,14 @@ func (s *Simulator) loginAttempt(in *instance, u int32, c client, success bool, 
 	in.addSession(s, x)
 }
 
-// pool returns n distinct attacker clients: hosting (true) or residential.
-func (s *Simulator) attackPool(n int, hostingOnly bool) []client {
+// residentialPool returns n attacker clients on distinct residential
+// addresses around the world (proxies, a botnet).
+func (s *Simulator) residentialPool(n int) []client {
 	out := make([]client, 0, n)
 	seen := map[string]bool{}
 	for len(out) < n {
-		var nw network
-		if hostingOnly {
-			nw = hostingNet(s.rng)
-		} else {
-			c := pickCountry(s.rng)
-			nw = residential(s.rng, &countries[c], s.rng.IntN(2) == 0)
-		}
+		c := pickCountry(s.rng)
+		nw := residential(s.rng, &countries[c], s.rng.IntN(2) == 0)
 		if seen[nw.ip] {
 			continue
 		}
@@ -617,7 +612,7 @@ func startStuffing(s *Simulator, in *instance) stepFunc {
 // startSpraying: three passwords, each tried once against many users per
 // round, rounds spread over the scenario, from residential proxies.
 func startSpraying(s *Simulator, in *instance) stepFunc {
-	in.pool = s.attackPool(30, false)
+	in.pool = s.residentialPool(30)
 	perRound := min(len(s.users)/2, 400)
 	const rounds = 3
 	span := time.Duration(in.until - s.now)
@@ -640,8 +635,7 @@ func startSpraying(s *Simulator, in *instance) stepFunc {
 func startBruteForce(s *Simulator, in *instance) stepFunc {
 	u := s.randomUser(in)
 	in.addUser(s.users[u].id)
-	in.rec.Tenant = s.users[u].tenant
-	in.pool = s.attackPool(150+s.rng.IntN(150), false)
+	in.pool = s.residentialPool(150 + s.rng.IntN(150))
 	span := time.Duration(in.until - s.now)
 	tries := len(in.pool) * 2
 	gap := max(span/time.Duration(tries+1), 1)
@@ -675,10 +669,8 @@ func relogin(span time.Duration) stepFunc {
 		dv := &s.devices[d]
 		dv.pendLogin = false
 		if dv.sess < 0 {
-			s.login(d, in, true)
-			if in.rec.FirstOffending.IsZero() && len(s.pending) > 0 {
-				s.pending[len(s.pending)-1].offending = true
-			}
+			s.login(d, in, loginStyle{pastOutage: true})
+			in.markFirst(s)
 		}
 		// Most come back at once, the rest trail off.
 		left := float64(len(in.devs) - in.i + 1)
@@ -708,7 +700,6 @@ func (s *Simulator) dropSessions(in *instance, share float64, reason string, off
 			in.devs = append(in.devs, d)
 		}
 	}
-	in.rec.Tenant = ""
 }
 
 // startReconnect: the session store goes down (validations and refreshes
@@ -816,8 +807,7 @@ func startCorporateNAT(s *Simulator, in *instance) stepFunc {
 		d := int32(len(s.devices))
 		s.devices = append(s.devices, device{user: u, id: hexID("dev_", s.cfg.Seed^0xc0, uint64(d)),
 			ua: desktopUAs[s.rng.IntN(len(desktopUAs))], home: nat.network, sess: -1})
-		in.rec.Tenant = s.users[u].tenant
-		s.login(d, in, false)
+		s.login(d, in, loginStyle{})
 		if n := len(s.pending); n > 0 && s.pending[n-1].ev.UserID != "" {
 			in.addUser(s.users[u].id) // even if this login failed and a later retry succeeds
 		}
@@ -864,12 +854,8 @@ func surge(peak float64, rise float64, typo float64) func(s *Simulator, in *inst
 			for range 4 {
 				d := int32(s.rng.IntN(len(s.devices)))
 				if s.devices[d].sess < 0 {
-					u := &s.users[s.devices[d].user]
-					saved := u.typoRate
-					u.typoRate *= typo
-					s.login(d, in, false)
+					s.login(d, in, loginStyle{typos: typo})
 					in.markFirst(s)
-					u.typoRate = saved
 					break
 				}
 			}

@@ -17,8 +17,8 @@ import (
 // emits lifecycle events in event-time order, runs scenarios, and obeys the
 // revocations it receives through its API.
 //
-// Next, Close and Truth belong to one goroutine; Revoke (the API side) may
-// be called from any goroutine at any time.
+// Next and Close belong to one goroutine; Revoke (the API side), Stats and
+// Now may be called from any goroutine at any time.
 type Simulator struct {
 	cfg   Config
 	rng   *rand.Rand
@@ -42,11 +42,9 @@ type Simulator struct {
 
 	pending []pendingEvent
 	head    int
-	cur     schemas.Event
 
 	outageUntil int64   // validations fail until then
 	slow        float64 // latency factor during incidents
-	loginBoost  float64 // extra login share (storms, surges)
 
 	instances []*instance
 	unstamped []*instance // first offending event handed out, wall time not yet taken
@@ -87,7 +85,6 @@ type session struct {
 	user, dev  int32
 	serial     uint64
 	gen        int32 // generation of the current refresh token
-	created    int64
 	lastSeen   int64
 	lastRefr   int64
 	inUsePos   int32 // index in inUse, -1 when idle
@@ -259,12 +256,8 @@ func (s *Simulator) Next() *schemas.Event {
 	}
 	s.stats.events.Add(1)
 	s.stats.now.Store(s.now)
-	s.cur = p.ev
-	return &s.cur
+	return &p.ev // pending is only reused once every event was handed out
 }
-
-// Done reports whether the run's duration is over.
-func (s *Simulator) Done() bool { return s.done }
 
 // Key returns the Kafka key of e: its family, else its session, else its
 // user, else its IP (so every family stays in order on one partition).

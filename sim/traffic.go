@@ -66,7 +66,7 @@ func (s *Simulator) newSession(d int32, t int64) int32 {
 	*ss = session{
 		id:     hexID("ses_", s.cfg.Seed, s.serials),
 		family: hexID("fam_", s.cfg.Seed, s.serials),
-		user:   s.devices[d].user, dev: d, serial: s.serials, created: t, lastSeen: t, lastRefr: t,
+		user:   s.devices[d].user, dev: d, serial: s.serials, lastSeen: t, lastRefr: t,
 		inUsePos: -1, ver: ver, live: true,
 	}
 	ss.famHash = mix64(s.cfg.Seed ^ s.serials)
@@ -171,7 +171,7 @@ func (s *Simulator) handle(it item) {
 		d := &s.devices[it.idx]
 		d.pendLogin = false
 		if d.sess < 0 {
-			s.login(it.idx, nil, false)
+			s.login(it.idx, nil, loginStyle{})
 		}
 		return
 	}
@@ -227,10 +227,6 @@ func (s *Simulator) end1(x int32, t schemas.Type, reason string) {
 // background is one arrival of the steady user traffic.
 func (s *Simulator) background() {
 	r := s.rng
-	if s.loginBoost > 0 && r.Float64() < s.loginBoost {
-		s.randomLogin()
-		return
-	}
 	if len(s.inUse) == 0 {
 		s.randomLogin()
 		return
@@ -281,18 +277,28 @@ func (s *Simulator) randomLogin() {
 	for range 4 {
 		d := int32(s.rng.IntN(len(s.devices)))
 		if s.devices[d].sess < 0 {
-			s.login(d, nil, false)
+			s.login(d, nil, loginStyle{})
 			return
 		}
 	}
 }
 
+// loginStyle bends one login attempt away from the user's habits.
+type loginStyle struct {
+	pastOutage bool    // the store is back for this client even during an outage
+	typos      float64 // multiplies the user's typo rate; 0 means 1
+}
+
 // login is one login attempt on device d: it fails now and then (a typo,
 // an unknown user name, a failed second factor; the user tries again), else
 // it creates a session that goes into use.
-func (s *Simulator) login(d int32, inst *instance, hurried bool) int32 {
+func (s *Simulator) login(d int32, inst *instance, style loginStyle) int32 {
 	r := s.rng
 	u := &s.users[s.devices[d].user]
+	typo := u.typoRate
+	if style.typos > 0 {
+		typo *= style.typos
+	}
 	retry := func(reason string, wait time.Duration, noUser bool) int32 {
 		e := s.base(schemas.TypeLoginFailed)
 		s.onDevice(&e, d)
@@ -310,14 +316,14 @@ func (s *Simulator) login(d int32, inst *instance, hurried bool) int32 {
 		return -1
 	}
 	switch p := r.Float64(); {
-	case p < u.typoRate:
+	case p < typo:
 		return retry("bad_password", 4*time.Second, false)
-	case p < u.typoRate+0.004:
+	case p < typo+0.004:
 		return retry("unknown_user", 6*time.Second, true)
-	case u.mfa && p < u.typoRate+0.004+0.02:
+	case u.mfa && p < typo+0.004+0.02:
 		return retry("mfa_failed", 15*time.Second, false)
 	}
-	if s.now < s.outageUntil && !hurried {
+	if s.now < s.outageUntil && !style.pastOutage {
 		return retry("store_unavailable", 10*time.Second, false)
 	}
 	return s.createSession(d, inst)
