@@ -134,17 +134,15 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	// The simulated session service (traffic, scenarios, revocation API)
 	// starts before vigil, so vigil's revoker can be pointed at it; its
 	// events flow only once the producer runs.
-	flat := true
 	so := &simOptions{users: o.users, tenants: 1, sampleRate: 1, rate: float64(o.rate), speedup: 1, duration: o.duration,
-		scenarios: o.scenarios, seed: o.seed, truthPath: filepath.Join(workDir, "truth.jsonl"), api: sessionapi.DefaultConfig(), flat: &flat}
-	simCfg, _, err := so.config(time.Now())
+		scenarios: o.scenarios, seed: o.seed, truthPath: filepath.Join(workDir, "truth.jsonl"), api: sessionapi.DefaultConfig(), flat: true}
+	simCfg, err := so.config(time.Now())
 	if err != nil {
 		return err
 	}
 	tr := &kafka.Transport{ClientID: "vigil-demo-simulator"}
 	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
-		BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := simWriter(brokers, topic, tr)
 	defer w.Close()
 	dw := &dlqMixer{w: w, every: 200, bad: sim.NewStream(sim.StreamConfig{Seed: o.seed, InvalidEvery: 1, Start: time.Now().UTC()})}
 	run, err := startSimulation(ctx, simCfg, so, dw)

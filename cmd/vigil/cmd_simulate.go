@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,22 +72,21 @@ Examples:
 			return err
 		}
 		defer transport.CloseIdleConnections()
-		simCfg, pace, err := o.config(time.Now())
+		simCfg, err := o.config(time.Now())
 		if err != nil {
 			return err
 		}
 		if err := topicExists(ctx, transport, cfg.Kafka.Brokers, *topic); err != nil {
 			return err
 		}
-		w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), Topic: *topic, Balancer: &kafka.Hash{}, Transport: transport,
-			BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+		w := simWriter(cfg.Kafka.Brokers, *topic, transport)
 		defer w.Close()
 		run, err := startSimulation(ctx, simCfg, o, w)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "simulating %d users at %.0f events/s of event time for %s (speedup %g) into %s on %s\n",
-			simCfg.Users, simCfg.Rate, simCfg.Duration, pace.Speedup, *topic, strings.Join(cfg.Kafka.Brokers, ","))
+			simCfg.Users, simCfg.Rate, simCfg.Duration, o.speedup, *topic, strings.Join(cfg.Kafka.Brokers, ","))
 		if run.api != nil {
 			fmt.Fprintf(env.stdout, "revocation API at http://%s%s\n", run.api.Addr(), sessionapi.Path)
 		}
@@ -145,7 +143,7 @@ type simOptions struct {
 	duration                   time.Duration
 	scenarios                  string
 	seed                       uint64
-	flat                       *bool // no load curve
+	flat                       bool // no load curve
 	truthPath                  string
 	api                        sessionapi.Config
 	apiTokenFile, apiKeyFile   string
@@ -154,50 +152,33 @@ type simOptions struct {
 // simFlags registers the simulator flags.
 func simFlags(fs *flag.FlagSet) *simOptions {
 	o := &simOptions{api: sessionapi.DefaultConfig()}
-	o.api.Listen = ""
-	fs.Func("users", "simulated users (default 10000)", intFlag(&o.users))
-	fs.Func("tenants", "spread users over this many tenants (default 1)", intFlag(&o.tenants))
-	fs.Func("sample-rate", "emit one in N session.validated, with sample_rate N (default 1)", intFlag(&o.sampleRate))
-	fs.Func("rate", "events per second of event time (default 1000)", floatFlag(&o.rate))
-	fs.Func("speedup", "event time runs K times faster than the wall clock; 0 = as fast as possible (default 1)", floatFlag(&o.speedup))
-	fs.Func("duration", "event time to simulate (default 10m)", durationFlag(&o.duration))
-	fs.Func("scenario", "scenarios to run, comma-separated, or all", func(v string) error { o.scenarios = v; return nil })
-	fs.Func("seed", "random seed: same seed, same stream (default 1)", func(v string) (err error) {
-		o.seed, err = strconv.ParseUint(v, 10, 64)
-		return err
-	})
-	o.flat = fs.Bool("flat", false, "no diurnal and weekly load curve: the load stays at --rate")
-	fs.Func("truth", "write ground truth (JSON lines) to this file", func(v string) error { o.truthPath = v; return nil })
-	fs.Func("api-listen", "serve the revocation API on this address (e.g. :8085)", func(v string) error { o.api.Listen = v; return nil })
-	fs.Func("api-token-file", "require this bearer token (read from the file) on the revocation API", func(v string) error { o.apiTokenFile = v; return nil })
-	fs.Func("api-hmac-key-file", "require X-Vigil-Signature with this HMAC key (read from the file)", func(v string) error { o.apiKeyFile = v; return nil })
-	fs.Func("api-error-rate", "fraction of revocation requests answered 503", floatFlag(&o.api.ErrorRate))
-	fs.Func("api-throttle-rate", "fraction of revocation requests answered 429 with Retry-After", floatFlag(&o.api.ThrottleRate))
-	fs.Func("api-latency", "latency added to every revocation request", durationFlag(&o.api.Latency))
-	o.users, o.tenants, o.sampleRate, o.rate, o.speedup, o.duration, o.seed = 10000, 1, 1, 1000, 1, 10*time.Minute, 1
+	fs.IntVar(&o.users, "users", 10000, "simulated users")
+	fs.IntVar(&o.tenants, "tenants", 1, "spread users over this many tenants")
+	fs.IntVar(&o.sampleRate, "sample-rate", 1, "emit one in N session.validated, with sample_rate N")
+	fs.Float64Var(&o.rate, "rate", 1000, "events per second of event time")
+	fs.Float64Var(&o.speedup, "speedup", 1, "event time runs K times faster than the wall clock; 0 = as fast as possible")
+	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "event time to simulate")
+	fs.StringVar(&o.scenarios, "scenario", "", "scenarios to run, comma-separated, or all")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed: same seed, same stream")
+	fs.BoolVar(&o.flat, "flat", false, "no diurnal and weekly load curve: the load stays at --rate")
+	fs.StringVar(&o.truthPath, "truth", "", "write ground truth (JSON lines) to this file")
+	fs.StringVar(&o.api.Listen, "api-listen", "", "serve the revocation API on this address (e.g. :8085)")
+	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "require this bearer token (read from the file) on the revocation API")
+	fs.StringVar(&o.apiKeyFile, "api-hmac-key-file", "", "require X-Vigil-Signature with this HMAC key (read from the file)")
+	fs.Float64Var(&o.api.ErrorRate, "api-error-rate", 0, "fraction of revocation requests answered 503")
+	fs.Float64Var(&o.api.ThrottleRate, "api-throttle-rate", 0, "fraction of revocation requests answered 429 with Retry-After")
+	fs.DurationVar(&o.api.Latency, "api-latency", 0, "latency added to every revocation request")
 	return o
 }
 
-func intFlag(p *int) func(string) error {
-	return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
-}
-
-func floatFlag(p *float64) func(string) error {
-	return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }
-}
-
-func durationFlag(p *time.Duration) func(string) error {
-	return func(v string) (err error) { *p, err = time.ParseDuration(v); return err }
-}
-
-// config turns the options into a simulator config and pacing; with a
-// speedup the event-time start is placed so the run ends at about now.
-func (o *simOptions) config(now time.Time) (sim.Config, sim.Pacing, error) {
+// config turns the options into a simulator config; with a speedup the
+// event-time start is placed so the run ends at about now.
+func (o *simOptions) config(now time.Time) (sim.Config, error) {
 	if o.speedup < 0 {
-		return sim.Config{}, sim.Pacing{}, errUsage("--speedup must be 0 or more, got %g", o.speedup)
+		return sim.Config{}, errUsage("--speedup must be 0 or more, got %g", o.speedup)
 	}
 	if o.duration <= 0 {
-		return sim.Config{}, sim.Pacing{}, errUsage("--duration must be positive, got %s", o.duration)
+		return sim.Config{}, errUsage("--duration must be positive, got %s", o.duration)
 	}
 	start := now.Add(-o.duration)
 	if o.speedup > 0 {
@@ -213,14 +194,22 @@ func (o *simOptions) config(now time.Time) (sim.Config, sim.Pacing, error) {
 	}
 	specs, err := sim.Spread(names, o.duration)
 	if err != nil {
-		return sim.Config{}, sim.Pacing{}, errUsage("--scenario: %v", err)
+		return sim.Config{}, errUsage("--scenario: %v", err)
 	}
 	c := sim.Config{Seed: o.seed, Users: o.users, Tenants: o.tenants, Rate: o.rate, Start: start.UTC().Truncate(time.Millisecond),
-		Duration: o.duration, LoadCurve: o.flat == nil || !*o.flat, SampleRate: o.sampleRate, Scenarios: specs}
+		Duration: o.duration, LoadCurve: !o.flat, SampleRate: o.sampleRate, Scenarios: specs}
 	if err := c.Defaults().Validate(); err != nil {
-		return c, sim.Pacing{}, errUsage("%v", err)
+		return c, errUsage("%v", err)
 	}
-	return c, sim.Pacing{Speedup: o.speedup, Batch: 5000}, nil
+	return c, nil
+}
+
+// simWriter is the Kafka writer the simulator produces with: keyed by
+// family (Hash keeps a family on one partition), large batches, acks from
+// all replicas.
+func simWriter(brokers []string, topic string, tr *kafka.Transport) *kafka.Writer {
+	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+		BatchSize: 5000, BatchBytes: 8 << 20, BatchTimeout: 2 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 }
 
 // simulation is a running simulator with its producer, API and truth file.
@@ -254,21 +243,16 @@ func startSimulation(ctx context.Context, cfg sim.Config, o *simOptions, w sim.M
 	if o.api.Listen != "" {
 		api := o.api
 		api.Seed = cfg.Seed // injected failures are reproducible too
+		var err error
 		if o.apiTokenFile != "" {
-			b, err := os.ReadFile(o.apiTokenFile)
-			if err != nil {
-				r.closeFile()
-				return nil, fmt.Errorf("--api-token-file: %w", err)
-			}
-			api.BearerToken = strings.TrimSpace(string(b))
+			api.BearerToken, err = config.ReadSecret("--api-token-file", o.apiTokenFile)
 		}
-		if o.apiKeyFile != "" {
-			b, err := os.ReadFile(o.apiKeyFile)
-			if err != nil {
-				r.closeFile()
-				return nil, fmt.Errorf("--api-hmac-key-file: %w", err)
-			}
-			api.HMACKey = strings.TrimSpace(string(b))
+		if err == nil && o.apiKeyFile != "" {
+			api.HMACKey, err = config.ReadSecret("--api-hmac-key-file", o.apiKeyFile)
+		}
+		if err != nil { // an empty file must not silently turn the check off
+			r.closeFile()
+			return nil, err
 		}
 		var sopts []sessionapi.Option
 		if r.truth != nil {

@@ -92,6 +92,15 @@ func TestSimulateThenScore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"no-such-topic" (--topic)`) {
 		t.Errorf("simulate to a missing topic: %v, want an error naming --topic\n%s", err, out)
 	}
+	empty := filepath.Join(dir, "token")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--duration", "1s", "--speedup", "0",
+		"--api-listen", "127.0.0.1:0", "--api-token-file", empty)
+	if err == nil || !strings.Contains(err.Error(), "--api-token-file") || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("simulate with an empty token file: %v, want an error naming --api-token-file (an empty token must not turn auth off)\n%s", err, out)
+	}
 	if _, _, err := run(t, env, "score"); exitCode(err) != 2 {
 		t.Errorf("score without --truth: %v, want a usage error", err)
 	}

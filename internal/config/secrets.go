@@ -23,7 +23,7 @@ func (c ClickHouse) Password(getenv func(string) (string, bool)) (string, error)
 		if fromEnv {
 			return "", fmt.Errorf("clickhouse.password_file and %s are both set; use one", ClickHousePasswordEnv)
 		}
-		return readSecret("clickhouse.password_file", c.PasswordFile)
+		return ReadSecret("clickhouse.password_file", c.PasswordFile)
 	}
 	return env, nil
 }
@@ -37,11 +37,12 @@ func (s SASL) Password() (string, error) {
 		}
 		return "", nil
 	}
-	return readSecret("kafka.sasl.password_file", s.PasswordFile)
+	return ReadSecret("kafka.sasl.password_file", s.PasswordFile)
 }
 
-// readSecret reads a one-line secret file, never quoting its content in errors.
-func readSecret(key, path string) (string, error) {
+// ReadSecret reads a one-line secret file (trailing newline trimmed); an
+// unreadable or empty file is an error naming key, never quoting the content.
+func ReadSecret(key, path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
