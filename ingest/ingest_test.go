@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
+	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/schemas"
@@ -621,6 +622,7 @@ type nopSink struct{}
 func (nopSink) WriteEvents(context.Context, *ingest.EventColumns) error     { return nil }
 func (nopSink) WriteDeadLetters(context.Context, []ingest.DeadLetter) error { return nil }
 func (nopSink) Ping(context.Context) error                                  { return nil }
+func (nopSink) WriteAnomalies(context.Context, []detect.Anomaly) error      { return nil }
 
 // TestTracesLinkProducers: with tracing on, each batch is a consumer span
 // linked to the producers' traceparent headers, continuing a sampled trace.

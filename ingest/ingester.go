@@ -24,6 +24,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/schemas"
 )
 
@@ -43,7 +44,22 @@ type Options struct {
 	// nil makes a private one. Shutdown closes its idle connections.
 	Transport kafka.RoundTripper
 	Sink      Sink
-	Metrics   *Metrics // nil creates unregistered metrics
+	// Detectors, when it has any enabled, judges every valid event of an
+	// owned partition in order; the anomalies are made durable with the
+	// batch, before its offset is committed. Nil turns detection off.
+	Detectors *detect.Registry
+	// History rebuilds a newly assigned partition's detector state from
+	// the stored events before its first new event is judged; nil starts
+	// every partition with empty state.
+	History detect.History
+	// OnAnomalies hands durable anomalies on (to the revoker's outbox,
+	// to alerting) before the batch's offset is committed. An error is
+	// retried like a failed insert; it must therefore be idempotent (the
+	// anomaly ids are). Nil hands nothing on.
+	OnAnomalies func(ctx context.Context, as []detect.Anomaly) error
+	// DetectMetrics receives the detectors' hand-off latency; nil creates unregistered metrics.
+	DetectMetrics *detect.Metrics
+	Metrics       *Metrics // nil creates unregistered metrics
 	// Tracer records one span per batch, linked to the producers' traceparent headers; nil disables tracing.
 	Tracer trace.Tracer
 	Logger *slog.Logger
@@ -111,6 +127,9 @@ func New(o Options) (*Ingester, error) {
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
+	}
+	if o.DetectMetrics == nil {
+		o.DetectMetrics = detect.NewMetrics(nil)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -356,6 +375,8 @@ type work struct {
 	lastOffset int64        // -1 when empty
 	bytes      int          // key and value bytes of the batch's messages
 	links      []trace.Link // producers' trace contexts, when tracing
+	anomalies  []detect.Anomaly
+	readAt     []time.Time // when the offending message of each anomaly was read
 }
 
 func (w *work) reset() {
@@ -367,6 +388,9 @@ func (w *work) reset() {
 	w.bytes = 0
 	clear(w.links)
 	w.links = w.links[:0]
+	clear(w.anomalies)
+	w.anomalies = w.anomalies[:0]
+	w.readAt = w.readAt[:0]
 }
 
 func (w *work) empty() bool { return w.lastOffset < 0 }
@@ -401,6 +425,17 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 		return
 	}
 	log.Debug("partition assigned", "offset", offset)
+
+	// Detector state is rebuilt from the stored events before the first
+	// new event is judged.
+	var dp *detect.Partition
+	if in.o.Detectors.Enabled() {
+		dp = in.o.Detectors.Partition(int32(partition))
+		defer dp.Close()
+		if in.o.History != nil && !in.rebuild(genCtx, log, dp, offset) {
+			return // the generation ended first; nothing was consumed
+		}
+	}
 
 	// Fetcher: the bounded channel is the push-back point.
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
@@ -501,8 +536,10 @@ loop:
 			if cur.empty() {
 				timer.Reset(in.cfg.FlushInterval)
 			}
-			in.add(dec, &ev, cur, &m, state)
-			if cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
+			raised := in.add(dec, &ev, cur, &m, state, dp)
+			// An anomaly flushes at once: it is durable and handed on
+			// within one insert, not one flush interval.
+			if raised || cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
 				if !flush() {
 					break loop
 				}
@@ -533,9 +570,24 @@ loop:
 	}
 }
 
-// add decodes one message into the batch: valid events as rows, invalid ones
-// as dead letters. Decode errors are permanent by construction.
-func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kafka.Message, state *partitionState) {
+// rebuild restores dp's state from the events stored below offset,
+// retrying until it succeeds; false means the generation ended first.
+func (in *Ingester) rebuild(ctx context.Context, log *slog.Logger, dp *detect.Partition, offset int64) bool {
+	err := retry(ctx, in.cfg.RetryInitial, in.cfg.RetryMax, func(ctx context.Context) error {
+		_, err := dp.Rebuild(ctx, in.o.History, offset)
+		return err
+	}, func(err error, wait time.Duration) {
+		in.m.Retries.WithLabelValues(opRebuild).Inc()
+		log.Warn("retrying", "op", opRebuild, "in", wait.Round(time.Millisecond), "err", err)
+	})
+	return err == nil
+}
+
+// add decodes one message into the batch: valid events as rows, and
+// judged by the stream detectors when dp is not nil; invalid ones as dead
+// letters. Decode errors are permanent by construction. It reports whether
+// a detector raised an anomaly.
+func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kafka.Message, state *partitionState, dp *detect.Partition) bool {
 	err := dec.Decode(m.Value, ev)
 	if w.empty() {
 		t := m.Time
@@ -556,7 +608,19 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 	if err == nil {
 		w.events.Append(ev, int32(m.Partition), m.Offset)
 		w.byType[ev.Type]++
-		return
+		if dp == nil {
+			return false
+		}
+		n := len(w.anomalies)
+		w.anomalies = dp.Observe(ev, m.Offset, w.anomalies)
+		if len(w.anomalies) == n {
+			return false
+		}
+		now := time.Now()
+		for range len(w.anomalies) - n {
+			w.readAt = append(w.readAt, now)
+		}
+		return true
 	}
 	d := DeadLetter{
 		Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, MessageTime: m.Time.UTC(),
@@ -576,6 +640,7 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 		d.Headers = append(d.Headers, Header{Key: h.Key, Value: h.Value})
 	}
 	w.dead = append(w.dead, d)
+	return false
 }
 
 // persist makes a batch durable, retrying transient failures until it
@@ -584,7 +649,7 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 	step := func(op string, fn func(context.Context) error) bool {
 		err := retry(ctx, in.cfg.RetryInitial, in.cfg.RetryMax, fn, func(err error, wait time.Duration) {
 			in.m.Retries.WithLabelValues(op).Inc()
-			if op != opProduceDLQ {
+			if op != opProduceDLQ && op != opHandOff {
 				in.setWriteErr(err)
 			}
 			log.Warn("retrying", "op", op, "in", wait.Round(time.Millisecond), "err", err)
@@ -608,6 +673,30 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 		})
 		if !ok {
 			return false
+		}
+	}
+	if len(w.anomalies) > 0 {
+		ok := step(opInsertAnomalies, func(ctx context.Context) error {
+			t0 := time.Now()
+			if err := in.o.Sink.WriteAnomalies(ctx, w.anomalies); err != nil {
+				return err
+			}
+			in.m.InsertDuration.WithLabelValues("anomalies").Observe(time.Since(t0).Seconds())
+			in.m.RowsInserted.WithLabelValues("anomalies").Add(float64(len(w.anomalies)))
+			in.setWriteErr(nil)
+			return nil
+		})
+		if !ok {
+			return false
+		}
+		if in.o.OnAnomalies != nil && !step(opHandOff, func(ctx context.Context) error { return in.o.OnAnomalies(ctx, w.anomalies) }) {
+			return false
+		}
+		now := time.Now()
+		for i, a := range w.anomalies {
+			in.o.DetectMetrics.HandoffSeconds.Observe(now.Sub(w.readAt[i]).Seconds())
+			log.Info("anomaly", "id", a.ID, "detector", a.Detector, "kind", a.Kind, "severity", a.Severity.String(),
+				"shadow", a.Shadow, "offset", a.Offset, "event_time", a.FirstEventTime)
 		}
 	}
 	if len(w.dead) > 0 {

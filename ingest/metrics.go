@@ -86,10 +86,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range schemas.Reasons() {
 		m.Invalid.WithLabelValues(string(r))
 	}
-	for _, t := range []string{"events", "dead_letters"} {
+	for _, t := range []string{"events", "dead_letters", "anomalies"} {
 		m.RowsInserted.WithLabelValues(t)
 	}
-	for _, op := range []string{opInsertEvents, opInsertDeadLetters, opProduceDLQ} {
+	for _, op := range []string{opInsertEvents, opInsertDeadLetters, opProduceDLQ, opInsertAnomalies, opHandOff, opRebuild} {
 		m.Retries.WithLabelValues(op)
 	}
 	if reg != nil {
@@ -105,4 +105,7 @@ const (
 	opInsertEvents      = "insert_events"
 	opInsertDeadLetters = "insert_dead_letters"
 	opProduceDLQ        = "produce_dlq"
+	opInsertAnomalies   = "insert_anomalies"
+	opHandOff           = "hand_off_anomalies"
+	opRebuild           = "rebuild_detector_state"
 )

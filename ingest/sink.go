@@ -8,6 +8,8 @@ import (
 
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/vigilhq/vigil/detect"
 )
 
 // Sink makes batches durable.
@@ -23,6 +25,8 @@ type Sink interface {
 	WriteEvents(ctx context.Context, cols *EventColumns) error
 	// WriteDeadLetters inserts rejected messages.
 	WriteDeadLetters(ctx context.Context, dl []DeadLetter) error
+	// WriteAnomalies inserts the anomalies the stream detectors raised on a batch.
+	WriteAnomalies(ctx context.Context, as []detect.Anomaly) error
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 }
@@ -33,6 +37,7 @@ type ClickHouseSink struct {
 	conn        driver.Conn
 	insertEvent string
 	insertDead  string
+	insertAnom  string
 }
 
 // NewClickHouseSink returns a Sink writing to database db through conn.
@@ -41,6 +46,7 @@ func NewClickHouseSink(conn driver.Conn, db string) *ClickHouseSink {
 		conn:        conn,
 		insertEvent: "INSERT INTO " + db + ".events (" + strings.Join(EventInsertColumns, ", ") + ")",
 		insertDead:  "INSERT INTO " + db + ".dead_letters (" + strings.Join(DeadLetterInsertColumns, ", ") + ")",
+		insertAnom:  "INSERT INTO " + db + ".anomalies (" + strings.Join(detect.AnomalyInsertColumns, ", ") + ")",
 	}
 }
 
@@ -61,6 +67,16 @@ func (s *ClickHouseSink) WriteDeadLetters(ctx context.Context, dl []DeadLetter) 
 	}
 	return insertSplitting(len(dl), func(i, j int) error {
 		return s.insert(ctx, s.insertDead, deadLetterValues(dl[i:j]))
+	})
+}
+
+// WriteAnomalies implements Sink.
+func (s *ClickHouseSink) WriteAnomalies(ctx context.Context, as []detect.Anomaly) error {
+	if len(as) == 0 {
+		return nil
+	}
+	return insertSplitting(len(as), func(i, j int) error {
+		return s.insert(ctx, s.insertAnom, detect.AnomalyValues(as[i:j]))
 	})
 }
 

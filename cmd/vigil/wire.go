@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/config"
 	"github.com/vigilhq/vigil/internal/telemetry"
@@ -238,12 +239,19 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		p.stop(context.Background())
 		return nil, err
 	}
+	detectMetrics := detect.NewMetrics(reg)
+	detectors, err := detect.NewRegistry(cfg.Detect, detect.RegistryOptions{Metrics: detectMetrics, Logger: log})
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
 	in, err := ingest.New(ingest.Options{
 		Config: cfg.Ingest, Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group,
 		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
-		Tracer: tracer,
+		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics,
+		History: detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
 	})
 	if err != nil {
 		p.stop(context.Background())

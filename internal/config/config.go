@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 )
 
@@ -24,6 +25,8 @@ type Config struct {
 	ClickHouse ClickHouse `yaml:"clickhouse"`
 	// Ingest tunes the ingest pipeline (batching, buffering, retries, drain).
 	Ingest ingest.Config `yaml:"ingest"`
+	// Detect configures the stream detectors (token reuse, hijack, use after revocation).
+	Detect detect.Config `yaml:"detect"`
 	// Admin configures the admin HTTP listener (metrics and health).
 	Admin Admin `yaml:"admin"`
 	// Log configures the process log.
@@ -186,6 +189,7 @@ func Default() Config {
 			Retention:    Retention{CheckInterval: time.Hour},
 		},
 		Ingest:  ingest.DefaultConfig(),
+		Detect:  detect.DefaultConfig(),
 		Admin:   Admin{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 		Tracing: Tracing{SampleRatio: 1, ServiceName: "vigil"},

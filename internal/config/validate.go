@@ -70,13 +70,18 @@ func (c *Config) Validate() error {
 	if c.Ingest.DrainTimeout >= c.Kafka.SessionTimeout && c.Kafka.SessionTimeout > 0 {
 		v.badAlso("ingest.drain_timeout", []string{"kafka.session_timeout"}, "must be shorter than kafka.session_timeout (%s), got %s", c.Kafka.SessionTimeout, c.Ingest.DrainTimeout)
 	}
-	// ingest.Config.Validate prefixes each error with its dotted key.
-	for _, err := range unjoin(c.Ingest.Validate()) {
-		key, msg, ok := strings.Cut(err.Error(), ": ")
-		if !ok || strings.ContainsAny(key, " \n") {
-			key, msg = "ingest", err.Error()
+	// Each section's Validate prefixes its errors with their dotted keys.
+	for _, sec := range []struct {
+		name string
+		err  error
+	}{{"ingest", c.Ingest.Validate()}, {"detect", c.Detect.Validate()}} {
+		for _, err := range unjoin(sec.err) {
+			key, msg, ok := strings.Cut(err.Error(), ": ")
+			if !ok || strings.ContainsAny(key, " \n") {
+				key, msg = sec.name, err.Error()
+			}
+			v.bad(key, "%s", msg)
 		}
-		v.bad(key, "%s", msg)
 	}
 
 	// File positions first, in line order, then environment variables, then

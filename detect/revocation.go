@@ -1,0 +1,52 @@
+package detect
+
+import (
+	"github.com/vigilhq/vigil/schemas"
+)
+
+// KindRevocationNotEnforced: a revoked session or family was used successfully after the grace.
+const KindRevocationNotEnforced = "revocation_not_enforced"
+
+// useAfterRevocation flags a successful session.validated or
+// token.refreshed in a family that was revoked (session.revoked, by any
+// actor) more than the propagation grace earlier: the session service is
+// not enforcing the revocation. It raises once per revocation, and the
+// anomaly's id derives from the revocation's time, so every replay raises
+// the same one. It owns family.revokedAt and uarRaised.
+type useAfterRevocation struct {
+	cfg UseAfterRevocationConfig
+}
+
+func (d *useAfterRevocation) Name() string { return UseAfterRevocation }
+
+type revocationEvidence struct {
+	Event             string `json:"event"`
+	SinceRevocationMS int64  `json:"since_revocation_ms"`
+	GraceMS           int64  `json:"grace_ms"`
+}
+
+func (d *useAfterRevocation) Observe(o *Observation, f *family, t *table) (Finding, bool) {
+	e := o.Event
+	switch {
+	case e.Type == schemas.TypeSessionRevoked:
+		if f.revokedAt == 0 || o.at < f.revokedAt {
+			f.revokedAt = o.at
+		}
+		return Finding{}, false
+	case e.Type == schemas.TypeSessionValidated && e.Outcome == schemas.OutcomeSuccess,
+		e.Type == schemas.TypeTokenRefreshed:
+	default:
+		return Finding{}, false
+	}
+	if f.revokedAt == 0 || f.uarRaised {
+		return Finding{}, false
+	}
+	after := since(f.revokedAt, o.at)
+	if after <= d.cfg.Grace {
+		return Finding{}, false
+	}
+	f.uarRaised = true
+	return Finding{Kind: KindRevocationNotEnforced, Severity: SeverityHigh, WindowStart: t.timeOf(f.revokedAt), Key: t.timeOf(f.revokedAt), Evidence: revocationEvidence{
+		Event: e.Type.String(), SinceRevocationMS: after.Milliseconds(), GraceMS: d.cfg.Grace.Milliseconds(),
+	}}, true
+}
