@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 )
 
@@ -108,6 +109,13 @@ func TestLoadFiles(t *testing.T) {
 						LagInterval:     10 * time.Second,
 						StartOffset:     "latest",
 					},
+					Detect: detect.Config{
+						StateTTL:           720 * time.Hour,
+						RebuildHorizon:     12 * time.Hour,
+						TokenReuse:         detect.TokenReuseConfig{Shadow: true, Leeway: 5 * time.Second, RealertAfter: time.Hour},
+						SessionHijack:      detect.SessionHijackConfig{Shadow: true, Window: 5 * time.Minute, MaxTravelKMH: 900.5, RealertAfter: 2 * time.Hour},
+						UseAfterRevocation: detect.UseAfterRevocationConfig{Shadow: true, Grace: 30 * time.Second},
+					},
 					Admin:   Admin{Listen: "0.0.0.0:9464"},
 					Log:     Log{Level: "debug", Format: "json"},
 					Tracing: Tracing{OTLPEndpoint: "http://otel-collector.internal:4318", SampleRatio: 0.25, ServiceName: "vigil-eu-1"},
@@ -181,7 +189,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "unknown_section.yaml",
 			wantErr: []string{
-				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, admin, log, tracing)`,
+				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, admin, log, tracing)`,
 			},
 		},
 		{
@@ -195,7 +203,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "not_a_mapping.yaml",
 			wantErr: []string{
-				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, admin, log, tracing), got a list`,
+				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, admin, log, tracing), got a list`,
 			},
 		},
 	}

@@ -1,0 +1,164 @@
+package ingest_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/schemas"
+)
+
+// detectingIngester starts an ingester in group g with fresh stream
+// detectors whose state is rebuilt from the test database; handed collects
+// what it hands on.
+func (e *env) detectingIngester(g string, handed *anomalySink) *ingest.Ingester {
+	e.t.Helper()
+	reg, err := detect.NewRegistry(detect.DefaultConfig(), detect.RegistryOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := ingest.DefaultConfig()
+	cfg.DrainTimeout = 3 * time.Second
+	in, err := ingest.New(ingest.Options{
+		Config: cfg, Brokers: e.brokers, Topic: topic, Group: g, DLQTopic: dlqTopic,
+		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
+		Sink:   ingest.NewClickHouseSink(e.conn, e.db),
+		Logger: slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Detectors: reg, History: detect.NewClickHouseHistory(e.conn, e.db), OnAnomalies: handed.add,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	return in
+}
+
+func shutdown(t *testing.T, in *ingest.Ingester) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := in.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// anomalySink records the anomalies an ingester hands on.
+type anomalySink struct {
+	mu sync.Mutex
+	as []detect.Anomaly
+}
+
+func (s *anomalySink) add(_ context.Context, as []detect.Anomaly) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.as = append(s.as, as...)
+	return nil
+}
+
+func (s *anomalySink) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, a := range s.as {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// produceEvents writes events keyed by family, as a session service would.
+func (e *env) produceEvents(evs ...schemas.Event) {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range evs {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(evs[i].FamilyID), Value: schemas.AppendJSON(nil, &evs[i])})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestDetectAcrossRestart is acceptance point 2: a token rotation is
+// consumed and committed, the process goes away with its state, the
+// replay arrives afterwards and the restarted process raises the anomaly
+// (its state rebuilt from ClickHouse), exactly once; consuming the same
+// offsets again (another consumer group) gives the same anomaly id, and
+// the table holds one anomaly.
+func TestDetectAcrossRestart(t *testing.T) {
+	e, _, _ := newEnv(t, false)
+	now := time.Now().UTC().Add(-time.Minute)
+	ev := func(id string, typ schemas.Type, at time.Duration, ip, ua, country string, asn uint32) schemas.Event {
+		return schemas.Event{ID: id, Type: typ, Time: now.Add(at), Tenant: "acme", UserID: "u1", SessionID: "s1", FamilyID: "f1",
+			IP: ip, UserAgent: ua, Country: country, ASN: asn, SampleRate: 1}
+	}
+	created := ev("e1", schemas.TypeSessionCreated, 0, "84.150.3.7", "Firefox/132.0", "DE", 3320)
+	created.Outcome, created.TokenID = schemas.OutcomeSuccess, "rt0"
+	rotation := ev("e2", schemas.TypeTokenRefreshed, 10*time.Second, "84.150.3.7", "Firefox/132.0", "DE", 3320)
+	rotation.ParentTokenID, rotation.TokenID = "rt0", "rt1"
+	replay := ev("e3", schemas.TypeTokenRefreshed, 20*time.Second, "167.99.10.20", "python-requests/2.32.3", "US", 14061)
+	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
+
+	// First process: consumes the rotation, commits, and goes away.
+	e.produceEvents(created, rotation)
+	var first anomalySink
+	a := e.detectingIngester(group, &first)
+	testenv.WaitFor(t, time.Minute, "the rotation committed", func() (bool, string) {
+		s := a.Stats()
+		return s.Events == 2 && s.Commits >= 1, ""
+	})
+	shutdown(t, a)
+	if ids := first.ids(); len(ids) != 0 {
+		t.Fatalf("the rotation alone raised %v", ids)
+	}
+
+	// The replay arrives while no process runs; the next one catches it.
+	e.produceEvents(replay)
+	var second anomalySink
+	b := e.detectingIngester(group, &second)
+	testenv.WaitFor(t, time.Minute, "the replay judged", func() (bool, string) {
+		return b.Stats().Events == 1 && len(second.ids()) == 1, ""
+	})
+	shutdown(t, b)
+	got := second.as[0]
+	if got.Detector != detect.TokenReuse || got.Kind != detect.KindReplayOtherClient || got.FamilyID != "f1" || !got.FirstEventTime.Equal(replay.Time) {
+		t.Fatalf("anomaly = %+v", got)
+	}
+
+	// The same offsets consumed again, from the start, by another group:
+	// the same anomaly, with the same id.
+	var again anomalySink
+	c := e.detectingIngester("vigil-replay", &again)
+	testenv.WaitFor(t, time.Minute, "the partition replayed", func() (bool, string) {
+		return c.Stats().Events == 3 && len(again.ids()) == 1, ""
+	})
+	shutdown(t, c)
+	if again.as[0].ID != got.ID {
+		t.Errorf("replay raised id %s, first run %s", again.as[0].ID, got.ID)
+	}
+	if n := e.scalar("SELECT count() FROM " + e.db + ".anomalies FINAL"); n != 1 {
+		t.Errorf("anomalies after dedup = %d, want 1", n)
+	}
+	if n := e.scalar("SELECT uniqExact(id) FROM " + e.db + ".anomalies"); n != 1 {
+		t.Errorf("distinct anomaly ids = %d, want 1", n)
+	}
+	var kind, severity, evidence string
+	if err := e.conn.QueryRow(context.Background(), "SELECT kind, toString(severity), evidence FROM "+e.db+".anomalies LIMIT 1").Scan(&kind, &severity, &evidence); err != nil {
+		t.Fatal(err)
+	}
+	if kind != detect.KindReplayOtherClient || severity != "critical" || evidence == "" {
+		t.Errorf("stored anomaly: kind %q severity %q evidence %q", kind, severity, evidence)
+	}
+}
