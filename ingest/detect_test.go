@@ -29,8 +29,8 @@ func (e *env) detectingIngester(g string, handed *anomalySink) *ingest.Ingester 
 	in, err := ingest.New(ingest.Options{
 		Config: cfg, Brokers: e.brokers, Topic: topic, Group: g, DLQTopic: dlqTopic,
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
-		Sink:   ingest.NewClickHouseSink(e.conn, e.db),
-		Logger: slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Sink:      ingest.NewClickHouseSink(e.conn, e.db),
+		Logger:    slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Detectors: reg, History: detect.NewClickHouseHistory(e.conn, e.db), OnAnomalies: handed.add,
 	})
 	if err != nil {
