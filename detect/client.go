@@ -33,9 +33,31 @@ func hash32(s string) uint32 {
 // hash64 hashes a token id.
 func hash64(s string) uint64 { return xxhash.Sum64String(s) }
 
+// agentCache remembers the hashes of recently seen user agents: a service
+// sees few distinct ones, and they are long, so hashing each event's would
+// dominate the detectors' cost. Direct-mapped; a miss just hashes.
+type agentCache [256]struct {
+	s string
+	h uint32
+}
+
+// hash returns hash32(ua), from the cache when it holds ua.
+func (c *agentCache) hash(ua string) uint32 {
+	n := len(ua)
+	if n == 0 {
+		return 0
+	}
+	e := &c[(n*31+int(ua[n-1])*7+int(ua[n/2]))&255]
+	if e.s == ua {
+		return e.h
+	}
+	e.s, e.h = ua, hash32(ua)
+	return e.h
+}
+
 // clientOf extracts the client of an event.
-func clientOf(e *schemas.Event) client {
-	c := client{agent: hash32(e.UserAgent), device: hash32(e.DeviceID), network: networkOf(e.IP), asn: e.ASN}
+func clientOf(e *schemas.Event, agents *agentCache) client {
+	c := client{agent: agents.hash(e.UserAgent), device: hash32(e.DeviceID), network: networkOf(e.IP), asn: e.ASN}
 	if len(e.Country) == 2 {
 		c.country = [2]byte{e.Country[0], e.Country[1]}
 	}

@@ -12,7 +12,7 @@ const KindRevocationNotEnforced = "revocation_not_enforced"
 // actor) more than the propagation grace earlier: the session service is
 // not enforcing the revocation. It raises once per revocation, and the
 // anomaly's id derives from the revocation's time, so every replay raises
-// the same one. It owns family.revokedAt and uarRaised.
+// the same one. It owns family.revoked.
 type useAfterRevocation struct {
 	cfg UseAfterRevocationConfig
 }
@@ -29,8 +29,8 @@ func (d *useAfterRevocation) Observe(o *Observation, f *family, t *table) (Findi
 	e := o.Event
 	switch {
 	case e.Type == schemas.TypeSessionRevoked:
-		if f.revokedAt == 0 || o.at < f.revokedAt {
-			f.revokedAt = o.at
+		if at := f.revoked &^ raisedBit; at == 0 || o.at < at {
+			f.revoked = o.at | f.revoked&raisedBit
 		}
 		return Finding{}, false
 	case e.Type == schemas.TypeSessionValidated && e.Outcome == schemas.OutcomeSuccess,
@@ -38,15 +38,15 @@ func (d *useAfterRevocation) Observe(o *Observation, f *family, t *table) (Findi
 	default:
 		return Finding{}, false
 	}
-	if f.revokedAt == 0 || f.uarRaised {
+	if f.revoked == 0 || f.revoked&raisedBit != 0 {
 		return Finding{}, false
 	}
-	after := since(f.revokedAt, o.at)
+	after := since(f.revoked, o.at)
 	if after <= d.cfg.Grace {
 		return Finding{}, false
 	}
-	f.uarRaised = true
-	return Finding{Kind: KindRevocationNotEnforced, Severity: SeverityHigh, WindowStart: t.timeOf(f.revokedAt), Key: t.timeOf(f.revokedAt), Evidence: revocationEvidence{
+	f.revoked |= raisedBit
+	return Finding{Kind: KindRevocationNotEnforced, Severity: SeverityHigh, WindowStart: t.timeOf(f.revoked), Key: t.timeOf(f.revoked), Evidence: revocationEvidence{
 		Event: e.Type.String(), SinceRevocationMS: after.Milliseconds(), GraceMS: d.cfg.Grace.Milliseconds(),
 	}}, true
 }

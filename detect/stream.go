@@ -17,12 +17,11 @@ const (
 	UseAfterRevocation = "use_after_revocation"
 )
 
-// Detector indexes into family.raised.
+// Indexes into family.raised of the detectors that realert.
 const (
-	idxTokenReuse = iota
-	idxSessionHijack
-	idxUseAfterRevocation
-	numDetectors
+	idxTokenReuse    = 0
+	idxSessionHijack = 1
+	noRealert        = -1
 )
 
 // Observation is one event as the stream detectors see it: the event, its
@@ -122,7 +121,7 @@ func NewRegistry(cfg Config, o RegistryOptions) (*Registry, error) {
 	}
 	if c := cfg.UseAfterRevocation; c.Enabled {
 		// One anomaly per revocation: the detector itself remembers it.
-		r.dets = append(r.dets, detectorSlot{&useAfterRevocation{cfg: c}, idxUseAfterRevocation, c.Shadow, 0})
+		r.dets = append(r.dets, detectorSlot{&useAfterRevocation{cfg: c}, noRealert, c.Shadow, 0})
 	}
 	return r, nil
 }
@@ -142,12 +141,13 @@ func (r *Registry) Partition(id int32) *Partition {
 // Partition is the stream detectors' state for one partition. It is not
 // safe for concurrent use: one ingest worker owns it.
 type Partition struct {
-	r     *Registry
-	id    int32
-	label string
-	t     *table
-	obs   Observation
-	n     uint64 // events observed, for sampling the timing metric
+	r      *Registry
+	id     int32
+	label  string
+	t      *table
+	obs    Observation
+	agents agentCache
+	n      uint64 // events observed, for sampling the timing metric
 }
 
 // timingSample times one event in this many.
@@ -175,7 +175,7 @@ func (p *Partition) observe(ev *schemas.Event, offset int64, out []Anomaly, emit
 	}
 	t := p.t
 	o := &p.obs
-	*o = Observation{Event: ev, at: t.stampOf(ev.Time), cl: clientOf(ev)}
+	*o = Observation{Event: ev, at: t.stampOf(ev.Time), cl: clientOf(ev, &p.agents)}
 	if n := t.maybeSweep(); n > 0 && emit {
 		p.r.m.Expired.Add(float64(n))
 	}
@@ -185,19 +185,21 @@ func (p *Partition) observe(ev *schemas.Event, offset int64, out []Anomaly, emit
 		if !ok {
 			continue
 		}
-		if s.realert > 0 && f.raised[s.idx] != 0 && since(f.raised[s.idx], o.at) < s.realert {
-			if emit {
-				p.r.m.Suppressed.WithLabelValues(s.d.Name()).Inc()
+		if s.idx != noRealert {
+			if r := f.raised[s.idx]; r != 0 && since(r, o.at) < s.realert {
+				if emit {
+					p.r.m.Suppressed.WithLabelValues(s.d.Name()).Inc()
+				}
+				continue
 			}
-			continue
+			f.raised[s.idx] = o.at
 		}
-		f.raised[s.idx] = o.at
 		if emit {
 			out = append(out, p.anomaly(s, fd, ev, offset))
 		}
 	}
-	if o.at > f.lastSeen {
-		f.lastSeen = o.at
+	if sec := uint32(max(ev.Time.Unix(), 0)); sec > f.lastSeen {
+		f.lastSeen = sec
 	}
 	if emit && p.n%4096 == 1 {
 		p.publish()

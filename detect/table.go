@@ -6,76 +6,99 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// stamp is a time in the state: milliseconds since the table's epoch, in
-// 32 bits (about 49 days; the table moves its epoch forward before that
-// runs out). 0 means "never".
+// stamp is a time in the state: milliseconds since the table's epoch in
+// the low 31 bits (about 24 days; the table moves its epoch forward before
+// that runs out, and older stamps clamp to 1, "long ago"). 0 means never.
 type stamp uint32
 
 // ringSize is how many exchanged refresh tokens a family remembers.
 const ringSize = 3
 
-// family is everything the stream detectors keep about one refresh-token
-// family (one session). Each detector owns the fields it documents. It
-// holds no pointers, so a million of them cost the garbage collector
-// nothing to scan.
-type family struct {
-	lastSeen stamp // newest event of the family, for expiry
+// numRealert is how many detectors keep a realert stamp in family.raised.
+const numRealert = 2
 
-	// token_reuse: the newest exchanged parent tokens, newest first, when
-	// each was first exchanged, and the client of the newest exchange.
+// family is everything the stream detectors keep about one refresh-token
+// family (one session): 88 bytes with no pointers, so a million of them
+// cost the garbage collector nothing to scan. Each detector owns the
+// fields it documents.
+type family struct {
+	key uint64 // familyKey, never 0 for a live family
+
+	// token_reuse: the newest exchanged parent tokens (hashed), newest
+	// first, when each was first exchanged, and the client of the newest
+	// exchange.
 	tokens     [ringSize]uint64
 	exchanged  [ringSize]stamp
 	exchClient uint32
+
+	lastSeen uint32 // unix seconds of the newest event, for expiry
 
 	// session_hijack: the client seen last and when.
 	client   client
 	clientAt stamp
 
-	// use_after_revocation: the first revocation, and whether its
-	// violation was reported.
-	revokedAt stamp
-	uarRaised bool
+	// use_after_revocation: the first revocation's stamp, with raisedBit
+	// once its violation was raised.
+	revoked stamp
 
-	// raised is when each detector last raised an anomaly here (realert).
-	raised [numDetectors]stamp
+	// raised is when token_reuse and session_hijack last raised here.
+	raised [numRealert]stamp
 }
 
-// table holds the families of one partition: an index from the hashed
-// family key to a slot in a pointer-free slab.
+// raisedBit marks family.revoked once its violation was raised.
+const raisedBit stamp = 1 << 31
+
+// table holds the families of one partition: an open-addressing index
+// (linear probing, 8 bytes a slot) into a slab of families kept in
+// fixed-size chunks, so growing never copies the families. A slot holds
+// the slab index + 1 in its low half and the key's high half in its high
+// half, so a probe reads a family only when the key very likely matches.
 type table struct {
-	index map[uint64]uint32
-	slab  []family
-	free  []uint32
+	slots  []uint64 // 0: empty
+	mask   uint64
+	chunks [][]family
+	next   uint32   // slab entries handed out so far
+	free   []uint32 // slab entries to reuse
+	n      int      // live families
 
 	epoch     int64 // unix milliseconds of stamp 0
 	high      stamp // newest stamp seen
-	ttl       int64 // ms
-	nextSweep stamp
+	highSec   uint32
+	ttlSec    uint32
+	nextSweep uint32 // unix seconds
 }
+
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+)
 
 // Epoch handling: a new table starts its epoch a week before its first
 // event (older events clamp to stamp 1); past rebaseAt the epoch moves
 // forward so that the newest stamp is keepAfterRebase again.
 const (
 	epochLead       = int64(7 * 24 * time.Hour / time.Millisecond)
-	rebaseAt        = 3 << 30
+	rebaseAt        = 1<<31 - 1<<28
 	keepAfterRebase = 1 << 30
 )
 
 func newTable(ttl time.Duration) *table {
-	return &table{index: make(map[uint64]uint32), ttl: ttl.Milliseconds()}
+	t := &table{ttlSec: uint32(ttl / time.Second)}
+	t.slots = make([]uint64, 1024)
+	t.mask = uint64(len(t.slots) - 1)
+	return t
 }
 
-// familyKey hashes the tenant and family id.
+// familyKey hashes the tenant and family id; never 0.
 func familyKey(tenant, fam string) uint64 {
 	if tenant == "" {
-		return xxhash.Sum64String(fam)
+		return xxhash.Sum64String(fam) | 1
 	}
 	d := xxhash.New()
 	_, _ = d.WriteString(tenant)
 	_, _ = d.Write([]byte{0})
 	_, _ = d.WriteString(fam)
-	return d.Sum64()
+	return d.Sum64() | 1
 }
 
 // stampOf converts an event time to a stamp, moving the epoch when needed.
@@ -93,90 +116,161 @@ func (t *table) stampOf(at time.Time) stamp {
 	if s > t.high {
 		t.high = s
 	}
+	if sec := uint32(max(at.Unix(), 0)); sec > t.highSec {
+		t.highSec = sec
+	}
 	return s
 }
 
 // timeOf converts a stamp back to a time (millisecond precision).
-func (t *table) timeOf(s stamp) time.Time { return time.UnixMilli(t.epoch + int64(s)).UTC() }
+func (t *table) timeOf(s stamp) time.Time {
+	return time.UnixMilli(t.epoch + int64(s&^raisedBit)).UTC()
+}
 
 // rebase moves the epoch forward by shift ms; older stamps clamp to 1.
 func (t *table) rebase(shift int64) {
 	t.epoch += shift
 	mv := func(s *stamp) {
-		if *s != 0 {
-			*s = stamp(max(int64(*s)-shift, 1))
+		if v := *s &^ raisedBit; v != 0 {
+			*s = stamp(max(int64(v)-shift, 1)) | *s&raisedBit
 		}
 	}
-	for _, i := range t.index {
-		f := &t.slab[i]
-		mv(&f.lastSeen)
+	t.each(func(f *family) {
 		for j := range f.exchanged {
 			mv(&f.exchanged[j])
 		}
 		mv(&f.clientAt)
-		mv(&f.revokedAt)
+		mv(&f.revoked)
 		for j := range f.raised {
 			mv(&f.raised[j])
 		}
-	}
+	})
 	t.high = stamp(max(int64(t.high)-shift, 1))
-	t.nextSweep = stamp(max(int64(t.nextSweep)-shift, 0))
+}
+
+// at returns slab entry i.
+func (t *table) at(i uint32) *family { return &t.chunks[i>>chunkBits][i&(chunkSize-1)] }
+
+// index returns the slab index of an occupied slot.
+func (t *table) index(slot uint64) uint32 { return uint32(t.slots[slot]) - 1 }
+
+// slotValue packs slab index i of key into a slot.
+func slotValue(key uint64, i uint32) uint64 { return key&^(1<<32-1) | uint64(i+1) }
+
+// each calls fn for every live family.
+func (t *table) each(fn func(*family)) {
+	for _, s := range t.slots {
+		if s != 0 {
+			fn(t.at(uint32(s) - 1))
+		}
+	}
+}
+
+// find returns the slot holding key, or the empty slot where it would go.
+func (t *table) find(key uint64) (slot uint64, found bool) {
+	tag := key &^ (1<<32 - 1)
+	for i := key & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return i, false
+		}
+		if s&^(1<<32-1) == tag && t.at(uint32(s)-1).key == key {
+			return i, true
+		}
+	}
 }
 
 // get returns the family for key, creating it; the pointer is valid until
-// the next call to get or sweep.
+// the next sweep.
 func (t *table) get(key uint64) *family {
-	if i, ok := t.index[key]; ok {
-		return &t.slab[i]
+	slot, ok := t.find(key)
+	if ok {
+		return t.at(t.index(slot))
+	}
+	if uint64(t.n+1) > uint64(len(t.slots))*3/4 {
+		t.grow()
+		slot, _ = t.find(key)
 	}
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
-		t.slab = append(t.slab, family{})
-		i = uint32(len(t.slab) - 1)
+		if t.next>>chunkBits == uint32(len(t.chunks)) {
+			t.chunks = append(t.chunks, make([]family, chunkSize))
+		}
+		i = t.next
+		t.next++
 	}
-	t.index[key] = i
-	return &t.slab[i]
+	t.slots[slot] = slotValue(key, i)
+	t.n++
+	f := t.at(i)
+	f.key = key
+	return f
 }
 
-// lookup returns the family for key, or nil.
-func (t *table) lookup(key uint64) *family {
-	if i, ok := t.index[key]; ok {
-		return &t.slab[i]
+// grow doubles the index and reinserts every family.
+func (t *table) grow() {
+	old := t.slots
+	t.slots = make([]uint64, 2*len(old))
+	t.mask = uint64(len(t.slots) - 1)
+	for _, s := range old {
+		if s != 0 {
+			slot, _ := t.find(t.at(uint32(s) - 1).key)
+			t.slots[slot] = s
+		}
 	}
-	return nil
+}
+
+// remove deletes the family in slot, shifting the entries after it back
+// so that linear probing needs no tombstones.
+func (t *table) remove(slot uint64) {
+	i := t.index(slot)
+	*t.at(i) = family{}
+	t.free = append(t.free, i)
+	t.n--
+	hole := slot
+	for j := (slot + 1) & t.mask; t.slots[j] != 0; j = (j + 1) & t.mask {
+		home := t.at(t.index(j)).key & t.mask
+		// The entry at j may move to the hole unless its home lies
+		// cyclically in (hole, j].
+		if (j > hole && (home <= hole || home > j)) || (j < hole && home <= hole && home > j) {
+			t.slots[hole] = t.slots[j]
+			hole = j
+		}
+	}
+	t.slots[hole] = 0
 }
 
 // maybeSweep forgets families idle for longer than the TTL, at most once
-// per sweepEvery of event time; it returns how many it forgot.
+// per ttl/16 (at least a minute) of event time; it returns how many it
+// forgot.
 func (t *table) maybeSweep() int {
-	if t.high < t.nextSweep {
+	if t.highSec < t.nextSweep {
 		return 0
 	}
-	every := max(t.ttl/16, int64(time.Minute/time.Millisecond))
-	t.nextSweep = t.high + stamp(min(every, keepAfterRebase))
-	cutoff := int64(t.high) - t.ttl
-	if cutoff <= 0 {
+	t.nextSweep = t.highSec + max(t.ttlSec/16, 60)
+	if t.highSec <= t.ttlSec {
 		return 0
 	}
+	cutoff := t.highSec - t.ttlSec
 	n := 0
-	for k, i := range t.index {
-		if int64(t.slab[i].lastSeen) < cutoff {
-			delete(t.index, k)
-			t.slab[i] = family{}
-			t.free = append(t.free, i)
+	for slot := uint64(0); slot < uint64(len(t.slots)); {
+		s := t.slots[slot]
+		if s != 0 && t.at(uint32(s)-1).lastSeen < cutoff {
+			t.remove(slot) // the slot now holds a shifted entry, or is empty: look again
 			n++
+			continue
 		}
+		slot++
 	}
 	return n
 }
 
 // len returns the number of families held.
-func (t *table) len() int { return len(t.index) }
+func (t *table) len() int { return t.n }
 
 // since returns b − a as a duration (negative when b is earlier).
 func since(a, b stamp) time.Duration {
-	return time.Duration(int64(b)-int64(a)) * time.Millisecond
+	return time.Duration(int64(b&^raisedBit)-int64(a&^raisedBit)) * time.Millisecond
 }

@@ -1,0 +1,147 @@
+package detect_test
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/schemas"
+	"github.com/vigilhq/vigil/sim"
+)
+
+// simEvents generates n decoded events of simulated traffic with every
+// stream detector's scenarios in it.
+func simEvents(b *testing.B, n int) []schemas.Event {
+	b.Helper()
+	cfg := sim.Config{Seed: 42, Users: 50000, Rate: 5000, Start: simStart, Duration: time.Duration(n/5000+1) * time.Second,
+		Scenarios: []sim.ScenarioSpec{{Name: "token_theft_replay", At: 10 * time.Second}, {Name: "concurrent_hijack", At: 20 * time.Second},
+			{Name: "revocation_not_enforced", At: 30 * time.Second}, {Name: "multi_tab_refresh", At: 5 * time.Second}, {Name: "mobile_retry", At: 15 * time.Second}}}
+	s, err := sim.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	out := make([]schemas.Event, 0, n)
+	for e := s.Next(); e != nil && len(out) < n; e = s.Next() {
+		out = append(out, *e)
+	}
+	return out
+}
+
+// BenchmarkStreamDetectors is the cost of judging one event by all three
+// stream detectors (ns/op is per event), over simulated traffic; the state
+// starts afresh at each pass over the events.
+func BenchmarkStreamDetectors(b *testing.B) {
+	evs := simEvents(b, 300_000)
+	reg, err := detect.NewRegistry(detect.DefaultConfig(), detect.RegistryOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := reg.Partition(0)
+	var out []detect.Anomaly
+	i := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if i == len(evs) {
+			i = 0
+			b.StopTimer()
+			p = reg.Partition(0)
+			b.StartTimer()
+		}
+		out = p.Observe(&evs[i], int64(i), out[:0])
+		i++
+	}
+}
+
+// family i's events: login, one rotation, a validation, from its own client.
+func familyEvents(i int, at time.Time) [3]schemas.Event {
+	fam := "fam_" + strconv.Itoa(i)
+	base := schemas.Event{Time: at, Tenant: "acme", UserID: "u" + strconv.Itoa(i), SessionID: fam, FamilyID: fam,
+		IP: fmt.Sprintf("84.%d.%d.%d", 150+i%50, i>>8&255, i&255), ASN: 3320, Country: "DE",
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", DeviceID: "dev_" + strconv.Itoa(i)}
+	var e [3]schemas.Event
+	e[0], e[1], e[2] = base, base, base
+	e[0].Type, e[0].Outcome, e[0].TokenID = schemas.TypeSessionCreated, schemas.OutcomeSuccess, "rt0_"+fam
+	e[1].Type, e[1].ParentTokenID, e[1].TokenID, e[1].Time = schemas.TypeTokenRefreshed, "rt0_"+fam, "rt1_"+fam, at.Add(time.Minute)
+	e[2].Type, e[2].Outcome, e[2].Time = schemas.TypeSessionValidated, schemas.OutcomeSuccess, at.Add(2*time.Minute)
+	return e
+}
+
+// fill puts n families into p.
+func fill(p *detect.Partition, n int) {
+	for i := range n {
+		evs := familyEvents(i, simStart.Add(time.Duration(i)*time.Microsecond))
+		for j := range evs {
+			p.Observe(&evs[j], 0, nil)
+		}
+	}
+}
+
+// BenchmarkStateBytesPerFamily measures the heap the stream detectors'
+// state holds per tracked family with one million families (each logged
+// in, rotated once and validated): the bytes/family metric.
+func BenchmarkStateBytesPerFamily(b *testing.B) {
+	const n = 1_000_000
+	for b.Loop() {
+		reg, err := detect.NewRegistry(detect.DefaultConfig(), detect.RegistryOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		p := reg.Partition(0)
+		fill(p, n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if p.Families() != n {
+			b.Fatalf("families = %d", p.Families())
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/family")
+		runtime.KeepAlive(p)
+	}
+}
+
+// BenchmarkReplayToAnomaly is the time from handing a replayed refresh
+// token (an exchanged parent presented again from another client) to the
+// stream detectors until the critical anomaly comes back, with a million
+// families tracked: ns/op is the in-process detection latency.
+func BenchmarkReplayToAnomaly(b *testing.B) {
+	const n = 1_000_000
+	reg, err := detect.NewRegistry(detect.DefaultConfig(), detect.RegistryOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := reg.Partition(0)
+	fill(p, n)
+	replays := make([]schemas.Event, n)
+	for i := range replays {
+		e := familyEvents(i, simStart.Add(time.Duration(i)*time.Microsecond))[1]
+		e.Time = e.Time.Add(time.Minute)
+		e.IP, e.ASN, e.Country, e.UserAgent, e.DeviceID = "167.99.10.20", 14061, "US", "python-requests/2.32.3", ""
+		e.TokenID = "rtX"
+		replays[i] = e
+	}
+	var out []detect.Anomaly
+	i := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if i == n { // every family has raised once: start over
+			b.StopTimer()
+			p = reg.Partition(0)
+			fill(p, n)
+			i = 0
+			b.StartTimer()
+		}
+		out = p.Observe(&replays[i], int64(i), out[:0])
+		if len(out) != 1 {
+			b.Fatalf("replay %d raised %d anomalies", i, len(out))
+		}
+		i++
+	}
+}
