@@ -297,7 +297,7 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT type, count() FROM events FINAL GROUP BY type'", port)
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT * FROM anomalies FINAL ORDER BY detected_at FORMAT Vertical'", port)
 	say("  kcat -b %s -t %s -C -e -f '%%h\\n%%s\\n\\n' | head", brokers[0], dlq)
-	say("  curl -s http://%s/metrics | grep ^vigil_ingest", p.admin.Addr())
+	say("  curl -s http://%s/metrics | grep -E '^vigil_(ingest|anomalies|detect)'", p.admin.Addr())
 	if o.keep {
 		say("  VIGIL_CLICKHOUSE_ADDR=%s VIGIL_CLICKHOUSE_DATABASE=vigil_demo vigil score --truth %s", addr, so.truthPath)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,14 +15,16 @@ import (
 
 	"github.com/vigilhq/vigil/internal/testenv"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+	"github.com/vigilhq/vigil/sim/score"
 	"github.com/vigilhq/vigil/sim/truth"
 )
 
 // TestSimulateThenScore: `vigil simulate` puts exactly the events it reports
-// into Kafka and writes the ground truth; `vigil score` reads that truth
+// into Kafka and writes the ground truth; `vigil run` consumes them and its
+// stream detectors catch every token theft; `vigil score` reads the truth
 // and the anomalies table and prints the scorecard.
 func TestSimulateThenScore(t *testing.T) {
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 3})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 3, "vigil.dlq": 1})
 	dir := t.TempDir()
 	truthPath := filepath.Join(dir, "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "2000", "--rate", "500",
@@ -74,19 +78,42 @@ func TestSimulateThenScore(t *testing.T) {
 	if _, err := chschema.Migrate(context.Background(), conn, db); err != nil {
 		t.Fatal(err)
 	}
+	vigil := startVigil(t, []string{
+		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(),
+		"VIGIL_CLICKHOUSE_DATABASE=" + db,
+	})
+	testenv.WaitFor(t, 2*time.Minute, "vigil run to store every event", func() (bool, string) {
+		n := count(t, conn, "SELECT count() FROM "+db+".events")
+		return n >= uint64(produced), fmt.Sprintf("%d of %d", n, produced)
+	})
+	vigil.terminate(t, 30*time.Second) // drains: every anomaly is written
 	env := map[string]string{"VIGIL_CLICKHOUSE_ADDR": srv.Addr(), "VIGIL_CLICKHOUSE_DATABASE": db}
 	out, _, err = run(t, env, "score", "--truth", truthPath)
 	if err != nil {
 		t.Fatalf("score: %v\n%s", err, out)
 	}
-	for _, want := range []string{"token_theft_replay", "0/3", "credential_stuffing", "normal traffic"} {
+	theft := ""
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "token_theft_replay") {
+			theft = line
+		}
+	}
+	if f := strings.Fields(theft); len(f) < 5 || f[4] != "3/3" {
+		t.Errorf("token_theft_replay row %q: want 3/3 detected\n%s", theft, out)
+	}
+	for _, want := range []string{"token_theft_replay", "credential_stuffing", "normal traffic"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("score output lacks %q:\n%s", want, out)
 		}
 	}
 	out, _, err = run(t, env, "score", "--truth", truthPath, "--json")
-	if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+	var rep score.Report
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Errorf("score --json: %v\n%s", err, out)
+	}
+	if fp := rep.NormalTraffic.FalsePositiveAnomalies; fp == nil || *fp != 0 {
+		t.Errorf("normal traffic false positives: %v, want 0\n%s", fp, out)
 	}
 	out, _, err = run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--topic", "no-such-topic", "--duration", "1s", "--speedup", "0")
 	if err == nil || !strings.Contains(err.Error(), `"no-such-topic" (--topic)`) {

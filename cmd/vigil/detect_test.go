@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/schemas"
+)
+
+// TestReplayCaughtAfterKill9: `vigil run` consumes and commits a refresh
+// token's rotation and is killed with SIGKILL; the replay of the rotated
+// token arrives while it is down; the restarted process, its detector
+// state rebuilt from ClickHouse, raises the theft exactly once.
+func TestReplayCaughtAfterKill9(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	conn := testenv.Conn(t, srv)
+	db := testenv.Database(t)
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 2, "vigil.dlq": 1})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("session-events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(evs ...schemas.Event) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := range evs {
+			recs = append(recs, &kgo.Record{Key: []byte(evs[i].FamilyID), Value: schemas.AppendJSON(nil, &evs[i])})
+		}
+		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC().Add(-time.Minute)
+	ev := func(id string, typ schemas.Type, at time.Duration, ip, ua, country string, asn uint32) schemas.Event {
+		return schemas.Event{ID: id, Type: typ, Time: now.Add(at), Tenant: "acme", UserID: "u1", SessionID: "s1", FamilyID: "f1",
+			IP: ip, UserAgent: ua, Country: country, ASN: asn, SampleRate: 1}
+	}
+	created := ev("e1", schemas.TypeSessionCreated, 0, "84.150.3.7", "Firefox/132.0", "DE", 3320)
+	created.Outcome, created.TokenID = schemas.OutcomeSuccess, "rt0"
+	rotation := ev("e2", schemas.TypeTokenRefreshed, 10*time.Second, "84.150.3.7", "Firefox/132.0", "DE", 3320)
+	rotation.ParentTokenID, rotation.TokenID = "rt0", "rt1"
+	replay := ev("e3", schemas.TypeTokenRefreshed, 20*time.Second, "167.99.10.20", "python-requests/2.32.3", "US", 14061)
+	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
+
+	env := []string{
+		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(),
+		"VIGIL_CLICKHOUSE_DATABASE=" + db,
+		"VIGIL_INGEST_FLUSH_INTERVAL=50ms",
+		"VIGIL_INGEST_LAG_INTERVAL=200ms",
+		"VIGIL_KAFKA_SESSION_TIMEOUT=6s",
+		"VIGIL_INGEST_DRAIN_TIMEOUT=3s",
+		"VIGIL_KAFKA_HEARTBEAT_INTERVAL=500ms",
+	}
+	produce(created, rotation)
+	first := startVigil(t, env)
+	testenv.WaitFor(t, time.Minute, "the rotation stored and its offset committed", func() (bool, string) {
+		_, body := first.get("/metrics")
+		n := count(t, conn, "SELECT count() FROM "+db+".events")
+		c := metricSum(body, "vigil_ingest_commits_total")
+		return n == 2 && c >= 1, fmt.Sprintf("%d events, %g commits", n, c)
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	first.exited = true
+
+	produce(replay)
+	second := startVigil(t, env)
+	testenv.WaitFor(t, time.Minute, "the replay raised", func() (bool, string) {
+		n := count(t, conn, "SELECT count() FROM "+db+".anomalies")
+		return n >= 1, fmt.Sprintf("%d anomalies", n)
+	})
+	testenv.WaitFor(t, 30*time.Second, "the replay's offset committed", func() (bool, string) {
+		_, body := second.get("/metrics")
+		a := metricSum(body, `vigil_anomalies_total{detector="token_reuse",kind="replay_other_client",severity="critical",shadow="false"}`)
+		c := metricSum(body, "vigil_ingest_commits_total")
+		return a == 1 && c >= 1, fmt.Sprintf("%g anomalies, %g commits", a, c)
+	})
+	second.terminate(t, 30*time.Second)
+	if n := count(t, conn, "SELECT count() FROM "+db+".anomalies FINAL"); n != 1 {
+		t.Errorf("anomalies after dedup = %d, want 1", n)
+	}
+	if n := count(t, conn, "SELECT count() FROM "+db+".anomalies WHERE detector = 'token_reuse' AND kind = 'replay_other_client' AND family_id = 'f1'"); n == 0 {
+		t.Error("no token_reuse replay_other_client anomaly for family f1")
+	}
+}
+
+// metricSum adds up the samples of the exposition lines that start with
+// series (a metric name, or a name with its labels).
+func metricSum(body, series string) float64 {
+	var sum float64
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, series)
+		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
+			var v float64
+			if _, err := fmt.Sscan(rest[i+1:], &v); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
