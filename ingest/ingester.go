@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -91,10 +92,20 @@ type Ingester struct {
 	storeErr    atomic.Pointer[string] // last ping failure, nil when the ping succeeds
 	writeErr    atomic.Pointer[string] // last insert failure, nil after a successful insert
 	parts       sync.Map               // partition int → *partitionState
+	kept        sync.Map               // partition int → keptState, between generations
 	nEvents     atomic.Int64
 	nInvalid    atomic.Int64
 	nCommitted  atomic.Int64
 	nGeneration atomic.Int64
+}
+
+// keptState is a partition's detector state left by the generation that
+// owned it, with the offset of the first event it has not judged: the next
+// generation reuses it when it starts at exactly that offset, instead of
+// rebuilding it from ClickHouse.
+type keptState struct {
+	dp   *detect.Partition
+	next int64
 }
 
 // partitionState is what the lag monitor needs from an owned partition.
@@ -337,6 +348,13 @@ func (in *Ingester) groupLoop() {
 		in.log.Info("consumer group: generation joined", "generation", gen.ID, "partitions", ids)
 		in.consuming.Store(true)
 		in.updateReady()
+		in.kept.Range(func(k, v any) bool { // state of partitions this process no longer owns
+			if !slices.ContainsFunc(assigned, func(a kafka.PartitionAssignment) bool { return a.ID == k.(int) }) {
+				v.(keptState).dp.Close()
+				in.kept.Delete(k)
+			}
+			return true
+		})
 		for _, a := range assigned {
 			in.wg.Add(1)
 			gen.Start(func(ctx context.Context) {
@@ -426,15 +444,26 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 	}
 	log.Debug("partition assigned", "offset", offset)
 
-	// Detector state is rebuilt from the stored events before the first
-	// new event is judged.
+	// Detector state: kept from the previous generation when it ends
+	// exactly where this one starts, else rebuilt from the stored events,
+	// before the first new event is judged. It is kept again at the end.
 	var dp *detect.Partition
+	judged := offset // offset of the first event dp has not judged
 	if in.o.Detectors.Enabled() {
-		dp = in.o.Detectors.Partition(int32(partition))
-		defer dp.Close()
-		if in.o.History != nil && !in.rebuild(genCtx, log, dp, offset) {
-			return // the generation ended first; nothing was consumed
+		if v, ok := in.kept.LoadAndDelete(partition); ok && v.(keptState).next == offset {
+			dp = v.(keptState).dp
+			log.Debug("detector state kept from the previous generation", "offset", offset)
+		} else {
+			if ok {
+				v.(keptState).dp.Close()
+			}
+			dp = in.o.Detectors.Partition(int32(partition))
+			if in.o.History != nil && !in.rebuild(genCtx, log, dp, offset) {
+				dp.Close()
+				return // the generation ended first; nothing was consumed
+			}
 		}
+		defer func() { in.kept.Store(partition, keptState{dp, judged}) }()
 	}
 
 	// Fetcher: the bounded channel is the push-back point.
@@ -537,6 +566,7 @@ loop:
 				timer.Reset(in.cfg.FlushInterval)
 			}
 			raised := in.add(dec, &ev, cur, &m, state, dp)
+			judged = m.Offset + 1
 			// An anomaly flushes at once: it is durable and handed on
 			// within one insert, not one flush interval.
 			if raised || cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
