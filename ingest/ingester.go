@@ -690,6 +690,15 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 		}
 		return true
 	}
+	// Anomalies are inserted and handed on while the events are inserted:
+	// a detection waits for one insert, not two. Both must succeed before
+	// the batch can be committed.
+	anomaliesDone := make(chan bool, 1)
+	if len(w.anomalies) > 0 {
+		go func() { anomaliesDone <- in.persistAnomalies(step, log, w) }()
+	} else {
+		anomaliesDone <- true
+	}
 	if n := w.events.Len(); n > 0 {
 		ok := step(opInsertEvents, func(ctx context.Context) error {
 			t0 := time.Now()
@@ -702,32 +711,12 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 			return nil
 		})
 		if !ok {
+			<-anomaliesDone
 			return false
 		}
 	}
-	if len(w.anomalies) > 0 {
-		ok := step(opInsertAnomalies, func(ctx context.Context) error {
-			t0 := time.Now()
-			if err := in.o.Sink.WriteAnomalies(ctx, w.anomalies); err != nil {
-				return err
-			}
-			in.m.InsertDuration.WithLabelValues("anomalies").Observe(time.Since(t0).Seconds())
-			in.m.RowsInserted.WithLabelValues("anomalies").Add(float64(len(w.anomalies)))
-			in.setWriteErr(nil)
-			return nil
-		})
-		if !ok {
-			return false
-		}
-		if in.o.OnAnomalies != nil && !step(opHandOff, func(ctx context.Context) error { return in.o.OnAnomalies(ctx, w.anomalies) }) {
-			return false
-		}
-		now := time.Now()
-		for i, a := range w.anomalies {
-			in.o.DetectMetrics.HandoffSeconds.Observe(now.Sub(w.readAt[i]).Seconds())
-			log.Info("anomaly", "id", a.ID, "detector", a.Detector, "kind", a.Kind, "severity", a.Severity.String(),
-				"shadow", a.Shadow, "offset", a.Offset, "event_time", a.FirstEventTime)
-		}
+	if !<-anomaliesDone {
+		return false
 	}
 	if len(w.dead) > 0 {
 		if !step(opProduceDLQ, func(ctx context.Context) error { return in.produceDLQ(ctx, w.dead) }) {
@@ -746,6 +735,34 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 		if !ok {
 			return false
 		}
+	}
+	return true
+}
+
+// persistAnomalies inserts a batch's anomalies and hands them on, with
+// step's retries; it reports whether both succeeded.
+func (in *Ingester) persistAnomalies(step func(string, func(context.Context) error) bool, log *slog.Logger, w *work) bool {
+	ok := step(opInsertAnomalies, func(ctx context.Context) error {
+		t0 := time.Now()
+		if err := in.o.Sink.WriteAnomalies(ctx, w.anomalies); err != nil {
+			return err
+		}
+		in.m.InsertDuration.WithLabelValues("anomalies").Observe(time.Since(t0).Seconds())
+		in.m.RowsInserted.WithLabelValues("anomalies").Add(float64(len(w.anomalies)))
+		in.setWriteErr(nil)
+		return nil
+	})
+	if !ok {
+		return false
+	}
+	if in.o.OnAnomalies != nil && !step(opHandOff, func(ctx context.Context) error { return in.o.OnAnomalies(ctx, w.anomalies) }) {
+		return false
+	}
+	now := time.Now()
+	for i, a := range w.anomalies {
+		in.o.DetectMetrics.HandoffSeconds.Observe(now.Sub(w.readAt[i]).Seconds())
+		log.Info("anomaly", "id", a.ID, "detector", a.Detector, "kind", a.Kind, "severity", a.Severity.String(),
+			"shadow", a.Shadow, "offset", a.Offset, "event_time", a.FirstEventTime)
 	}
 	return true
 }
