@@ -65,7 +65,7 @@ func clientOf(e *schemas.Event, agents *agentCache) client {
 }
 
 // known reports whether the event said anything about its client.
-func (c client) known() bool { return c.agent|c.device|c.network|c.asn != 0 }
+func (c client) known() bool { return c.agent|c.device|c.network|c.asn != 0 || c.country != [2]byte{} }
 
 // exact is one value for the whole client (user agent, device and
 // network): equal values are the same client for the reuse race.

@@ -425,13 +425,18 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 	defer in.m.BufferFill.DeleteLabelValues(plabel)
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        in.o.Brokers,
-		Topic:          in.o.Topic,
-		Partition:      partition,
-		Dialer:         in.o.Dialer,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
+		Brokers:   in.o.Brokers,
+		Topic:     in.o.Topic,
+		Partition: partition,
+		Dialer:    in.o.Dialer,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		// kafka-go waits MaxWait for the fetch response and asks the broker
+		// to answer within MaxWait less a round-trip allowance (up to 1 s).
+		// With 250 ms a loaded broker building a large response misses
+		// the deadline every time, and the partition never moves; new
+		// messages are answered at once whatever MaxWait is.
+		MaxWait:        2 * time.Second,
 		QueueCapacity:  1000,
 		IsolationLevel: kafka.ReadCommitted,
 		ErrorLogger:    kafkaLogger{log, "kafka reader"},

@@ -121,13 +121,15 @@ type Retention struct {
 	EventSubjectsDays int `yaml:"event_subjects_days"`
 	// DeadLettersDays is how many days of dead letters to keep.
 	DeadLettersDays int `yaml:"dead_letters_days"`
+	// AnomaliesDays is how many days of anomalies to keep (by the first offending event's day).
+	AnomaliesDays int `yaml:"anomalies_days"`
 	// CheckInterval is how often expired partitions are looked for.
 	CheckInterval time.Duration `yaml:"check_interval"`
 }
 
 // Days maps each retained table to its retention in days.
 func (r Retention) Days() map[string]int {
-	return map[string]int{"events": r.EventsDays, "event_subjects": r.EventSubjectsDays, "dead_letters": r.DeadLettersDays}
+	return map[string]int{"events": r.EventsDays, "event_subjects": r.EventSubjectsDays, "dead_letters": r.DeadLettersDays, "anomalies": r.AnomaliesDays}
 }
 
 // Admin is the `admin:` section: the HTTP listener for metrics and health.

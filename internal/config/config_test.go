@@ -94,7 +94,7 @@ func TestLoadFiles(t *testing.T) {
 						MaxOpenConns: 16,
 						Compression:  "zstd",
 						TLS:          TLS{Enabled: true, CAFile: sec + "ca.pem", InsecureSkipVerify: true},
-						Retention:    Retention{EventsDays: 400, EventSubjectsDays: 90, DeadLettersDays: 30, CheckInterval: 30 * time.Minute},
+						Retention:    Retention{EventsDays: 400, EventSubjectsDays: 90, DeadLettersDays: 30, AnomaliesDays: 365, CheckInterval: 30 * time.Minute},
 					},
 					Ingest: ingest.Config{
 						BatchSize:       10000,

@@ -197,6 +197,7 @@ func (v *validator) clickhouse(c *ClickHouse) {
 		{"clickhouse.retention.events_days", c.Retention.EventsDays},
 		{"clickhouse.retention.event_subjects_days", c.Retention.EventSubjectsDays},
 		{"clickhouse.retention.dead_letters_days", c.Retention.DeadLettersDays},
+		{"clickhouse.retention.anomalies_days", c.Retention.AnomaliesDays},
 	} {
 		if r.days < 0 {
 			v.bad(r.key, "must be 0 (keep everything) or a number of days, got %d", r.days)
