@@ -19,6 +19,7 @@ type scenarioDef struct {
 	count     int           // default instances (attacks) or subjects (benign)
 	perVictim bool          // one instance (and truth record) per count
 	wide      bool          // about the whole service: every tenant, no subjects
+	minRun    time.Duration // an instance runs at least this long, however short its slot
 	note      string
 	// start prepares instance in and returns its first step.
 	start func(s *Simulator, in *instance) stepFunc
@@ -43,7 +44,8 @@ func init() {
 		{name: "brute_force", class: truth.ClassAttack, expect: []string{"login_storm"}, duration: 90 * time.Second, count: 1,
 			note: "one account, hundreds of sources, a few tries each", start: startBruteForce},
 		{name: "revocation_not_enforced", class: truth.ClassAttack, expect: []string{"use_after_revocation"}, duration: 45 * time.Second, count: 2, perVictim: true,
-			note: "an admin revoked the session but the service keeps accepting it", start: startNotEnforced},
+			minRun: 8 * time.Second, // past the 5 s propagation grace, whatever the slot
+			note:   "an admin revoked the session but the service keeps accepting it", start: startNotEnforced},
 		{name: "reconnect_storm", wide: true, class: truth.ClassOperations, expect: []string{"login_storm"}, duration: 90 * time.Second, count: 1,
 			note: "the session store fails, loses half the live sessions, and their clients log in again at once", start: startReconnect},
 		{name: "key_rotation_churn", wide: true, class: truth.ClassOperations, expect: []string{"session_churn"}, duration: 60 * time.Second, count: 1,
@@ -161,7 +163,7 @@ func (s *Simulator) startScenario(i int) {
 		at := s.now + int64(k)*int64(1500*time.Millisecond)
 		// Staggered starts, one end (Spread relies on a scenario ending when
 		// its slot does), unless that leaves an instance under half its time.
-		in.until = max(s.now+int64(dur), at+int64(dur)/2)
+		in.until = max(s.now+int64(dur), at+int64(dur)/2, at+int64(def.minRun))
 		if s.end > 0 {
 			in.until = min(in.until, s.end-int64(time.Second))
 		}

@@ -37,9 +37,9 @@ One command, no setup: starts an in-process Kafka (kfake, on a loopback
 TCP port), a private clickhouse-server in a temporary directory (or uses
 --clickhouse), vigil's pipeline with its admin endpoints, and the
 simulated session service with its revocation API, playing a default
-story: normal traffic, then a token theft, a credential-stuffing wave and
-a reconnect storm (1 in 200 messages is invalid, to show the dead-letter
-path). It prints live progress, then a summary read back from ClickHouse
+story: normal traffic, then token thefts, hijacked sessions, revocations
+the service fails to enforce, a credential-stuffing wave and a reconnect
+storm (1 in 200 messages is invalid, to show the dead-letter path). It prints live progress, then a summary read back from ClickHouse
 that checks nothing was lost, the scorecard (` + "`vigil score`" + `), and the
 commands to query what it stored.
 
@@ -54,7 +54,7 @@ Examples:
 		duration := fs.Duration("duration", 45*time.Second, "how long to produce traffic (event time = wall time)")
 		rate := fs.Int("rate", 20000, "events per second to produce")
 		users := fs.Int("users", 20000, "simulated users")
-		scenarios := fs.String("scenario", "token_theft_replay,credential_stuffing,reconnect_storm", "scenarios to play, comma-separated, or all")
+		scenarios := fs.String("scenario", "token_theft_replay,concurrent_hijack,revocation_not_enforced,credential_stuffing,reconnect_storm", "scenarios to play, comma-separated, or all")
 		chAddr := fs.String("clickhouse", "", "use this ClickHouse (host:port, native protocol) instead of starting one")
 		partitions := fs.Int("partitions", 4, "partitions of the session-events topic")
 		seed := fs.Uint64("seed", 1, "simulator seed")
