@@ -16,6 +16,10 @@ type Config struct {
 	// RebuildHorizon is how far back the state of a newly assigned
 	// partition is rebuilt from ClickHouse; 0 turns the rebuild off.
 	RebuildHorizon time.Duration `yaml:"rebuild_horizon"`
+	// RebuildTimeout bounds the retries of a failing rebuild; past it the
+	// partition is consumed with empty state (and an error is logged and
+	// counted) rather than not at all.
+	RebuildTimeout time.Duration `yaml:"rebuild_timeout"`
 	// TokenReuse configures the token_reuse detector.
 	TokenReuse TokenReuseConfig `yaml:"token_reuse"`
 	// SessionHijack configures the session_hijack detector.
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 	return Config{
 		StateTTL:       24 * time.Hour,
 		RebuildHorizon: 24 * time.Hour,
+		RebuildTimeout: 2 * time.Minute,
 		TokenReuse:     TokenReuseConfig{Enabled: true, Leeway: 3 * time.Second, RealertAfter: 10 * time.Minute},
 		SessionHijack: SessionHijackConfig{
 			Enabled: true, Window: 10 * time.Minute, MaxTravelKMH: 1000, RealertAfter: 30 * time.Minute,
@@ -92,6 +97,9 @@ func (c Config) Validate() error {
 	}
 	if c.RebuildHorizon < 0 || c.RebuildHorizon > c.StateTTL {
 		bad("rebuild_horizon", "must be between 0 and state_ttl (%s), got %s", c.StateTTL, c.RebuildHorizon)
+	}
+	if c.RebuildTimeout < time.Second || c.RebuildTimeout > time.Hour {
+		bad("rebuild_timeout", "must be between 1s and 1h, got %s", c.RebuildTimeout)
 	}
 	if c.TokenReuse.Leeway < 0 || c.TokenReuse.Leeway > time.Minute {
 		bad("token_reuse.leeway", "must be between 0s and 1m, got %s", c.TokenReuse.Leeway)

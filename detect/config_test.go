@@ -22,6 +22,8 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *Config) { c.StateTTL = 59 * time.Second }, "state_ttl")
 	f(func(c *Config) { c.StateTTL = maxStateTTL + time.Millisecond }, "state_ttl")
 	f(func(c *Config) { c.RebuildHorizon = -time.Second }, "rebuild_horizon")
+	f(func(c *Config) { c.RebuildTimeout = 0 }, "rebuild_timeout")
+	f(func(c *Config) { c.RebuildTimeout = 2 * time.Hour }, "rebuild_timeout")
 	f(func(c *Config) { c.RebuildHorizon = c.StateTTL + time.Millisecond }, "rebuild_horizon")
 	f(func(c *Config) { c.StateTTL = time.Hour }, "rebuild_horizon") // the default horizon, 24h, is now too long
 	f(func(c *Config) { c.TokenReuse.Leeway = -time.Millisecond }, "token_reuse.leeway")
@@ -80,7 +82,7 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := []string{
-		"state_ttl", "rebuild_horizon", "token_reuse.leeway", "token_reuse.realert_after",
+		"state_ttl", "rebuild_horizon", "rebuild_timeout", "token_reuse.leeway", "token_reuse.realert_after",
 		"session_hijack.window", "session_hijack.max_travel_kmh", "session_hijack.realert_after",
 		"use_after_revocation.grace",
 	}

@@ -27,6 +27,7 @@ func TestConfigYAML(t *testing.T) {
 			want: &detect.Config{
 				StateTTL:       720 * time.Hour,
 				RebuildHorizon: 0,
+				RebuildTimeout: 30 * time.Second,
 				TokenReuse:     detect.TokenReuseConfig{Enabled: false, Shadow: true, Leeway: 500 * time.Millisecond, RealertAfter: 0},
 				SessionHijack: detect.SessionHijackConfig{
 					Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 850.5, RealertAfter: time.Hour,
@@ -44,6 +45,7 @@ func TestConfigYAML(t *testing.T) {
 			want: &detect.Config{
 				StateTTL:       720 * time.Hour,
 				RebuildHorizon: 0,
+				RebuildTimeout: 30 * time.Second,
 				TokenReuse:     detect.TokenReuseConfig{Enabled: true, Shadow: true, Leeway: 500 * time.Millisecond, RealertAfter: 0},
 				SessionHijack: detect.SessionHijackConfig{
 					Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 1200, RealertAfter: time.Hour,

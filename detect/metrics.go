@@ -21,8 +21,10 @@ type Metrics struct {
 	RebuildSeconds prometheus.Histogram
 	// RebuildEvents counts stored events replayed into the state by rebuilds.
 	RebuildEvents prometheus.Counter
-	// RebuildErrors counts rebuilds that failed (the partition then starts with empty state).
+	// RebuildErrors counts failed rebuild attempts (retried until detect.rebuild_timeout).
 	RebuildErrors prometheus.Counter
+	// RebuildsAbandoned counts partitions consumed with empty state because their rebuild kept failing.
+	RebuildsAbandoned prometheus.Counter
 	// HandoffSeconds is the time from reading an offending message to its anomaly being durable and handed on.
 	HandoffSeconds prometheus.Histogram
 }
@@ -57,7 +59,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_detect_rebuild_events_total", Help: "Stored events replayed into detector state by rebuilds.",
 		}),
 		RebuildErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_detect_rebuild_errors_total", Help: "Rebuilds that failed.",
+			Name: "vigil_detect_rebuild_errors_total", Help: "Failed rebuild attempts (retried until detect.rebuild_timeout).",
+		}),
+		RebuildsAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detect_rebuilds_abandoned_total", Help: "Partitions consumed with empty detector state because their rebuild kept failing.",
 		}),
 		HandoffSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_detect_handoff_seconds", Help: "Time from reading an offending message to its anomaly being durable and handed on.",
@@ -66,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Anomalies, m.Benign, m.Suppressed, m.Expired, m.Families, m.EventSeconds,
-			m.RebuildSeconds, m.RebuildEvents, m.RebuildErrors, m.HandoffSeconds)
+			m.RebuildSeconds, m.RebuildEvents, m.RebuildErrors, m.RebuildsAbandoned, m.HandoffSeconds)
 	}
 	return m
 }

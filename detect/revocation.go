@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"time"
+
 	"github.com/vigilhq/vigil/schemas"
 )
 
@@ -46,7 +48,15 @@ func (d *useAfterRevocation) Observe(o *Observation, f *family, t *table) (Findi
 		return Finding{}, false
 	}
 	f.revoked |= raisedBit
-	return Finding{Kind: KindRevocationNotEnforced, Severity: SeverityHigh, WindowStart: t.timeOf(f.revoked), Key: t.timeOf(f.revoked), Evidence: revocationEvidence{
+	fd := Finding{Kind: KindRevocationNotEnforced, Severity: SeverityHigh, Evidence: revocationEvidence{
 		Event: e.Type.String(), SinceRevocationMS: after.Milliseconds(), GraceMS: d.cfg.Grace.Milliseconds(),
-	}}, true
+	}}
+	fd.WindowStart = t.timeOf(f.revoked)
+	fd.Key = fd.WindowStart
+	if f.revoked&^raisedBit == 1 {
+		// So long ago that the state kept only "long ago": the id must not
+		// depend on this process's epoch.
+		fd.WindowStart, fd.Key = time.Time{}, time.Unix(0, 0).UTC()
+	}
+	return fd, true
 }

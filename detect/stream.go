@@ -147,7 +147,10 @@ type Partition struct {
 	t      *table
 	obs    Observation
 	agents agentCache
-	n      uint64 // events observed, for sampling the timing metric
+	// restoring is set while Rebuild replays history: nothing expires,
+	// because the replay skips most uses and so knows no family's last one.
+	restoring bool
+	n         uint64 // events observed, for sampling the timing metric
 }
 
 // timingSample times one event in this many.
@@ -166,9 +169,6 @@ func (p *Partition) Observe(ev *schemas.Event, offset int64, out []Anomaly) []An
 	return p.observe(ev, offset, out, true)
 }
 
-// restore replays a stored event into the state without raising anything.
-func (p *Partition) restore(ev *schemas.Event) { p.observe(ev, -1, nil, false) }
-
 func (p *Partition) observe(ev *schemas.Event, offset int64, out []Anomaly, emit bool) []Anomaly {
 	if ev.FamilyID == "" || len(p.r.dets) == 0 {
 		return out
@@ -176,10 +176,17 @@ func (p *Partition) observe(ev *schemas.Event, offset int64, out []Anomaly, emit
 	t := p.t
 	o := &p.obs
 	*o = Observation{Event: ev, at: t.stampOf(ev.Time), cl: clientOf(ev, &p.agents)}
-	if n := t.maybeSweep(); n > 0 && emit {
-		p.r.m.Expired.Add(float64(n))
+	if !p.restoring {
+		if n := t.maybeSweep(); n > 0 {
+			p.r.m.Expired.Add(float64(n))
+		}
 	}
 	f := t.get(familyKey(ev.Tenant, ev.FamilyID))
+	if !p.restoring && t.expired(f) {
+		// Idle past state_ttl but not swept yet: judged as forgotten, so
+		// that expiry does not depend on when sweeps happen to run.
+		*f = family{key: f.key}
+	}
 	for _, s := range p.r.dets {
 		fd, ok := s.d.Observe(o, f, t)
 		if !ok {

@@ -209,6 +209,20 @@ func (t *table) get(key uint64) *family {
 	return f
 }
 
+// find1 returns the family for key, or nil.
+func (t *table) find1(key uint64) *family {
+	if slot, ok := t.find(key); ok {
+		return t.at(t.index(slot))
+	}
+	return nil
+}
+
+// expired reports whether f has been idle for longer than the TTL, as of
+// the newest event seen.
+func (t *table) expired(f *family) bool {
+	return f.lastSeen != 0 && int64(f.lastSeen)+int64(t.ttlSec) < int64(t.highSec)
+}
+
 // grow doubles the index and reinserts every family.
 func (t *table) grow() {
 	old := t.slots
@@ -257,7 +271,7 @@ func (t *table) maybeSweep() int {
 	n := 0
 	for slot := uint64(0); slot < uint64(len(t.slots)); {
 		s := t.slots[slot]
-		if s != 0 && t.at(uint32(s)-1).lastSeen < cutoff {
+		if s != 0 && t.at(uint32(s)-1).lastSeen < cutoff { // as expired() judges
 			t.remove(slot) // the slot now holds a shifted entry, or is empty: look again
 			n++
 			continue

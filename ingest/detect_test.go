@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -20,12 +21,21 @@ import (
 // what it hands on.
 func (e *env) detectingIngester(g string, handed *anomalySink) *ingest.Ingester {
 	e.t.Helper()
+	return e.detectingIngesterWith(g, handed, nil)
+}
+
+// detectingIngesterWith is detectingIngester with the ingest config changed by tune.
+func (e *env) detectingIngesterWith(g string, handed *anomalySink, tune func(*ingest.Config)) *ingest.Ingester {
+	e.t.Helper()
 	reg, err := detect.NewRegistry(detect.DefaultConfig(), detect.RegistryOptions{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg := ingest.DefaultConfig()
 	cfg.DrainTimeout = 3 * time.Second
+	if tune != nil {
+		tune(&cfg)
+	}
 	in, err := ingest.New(ingest.Options{
 		Config: cfg, Brokers: e.brokers, Topic: topic, Group: g, DLQTopic: dlqTopic,
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
@@ -99,17 +109,7 @@ func (e *env) produceEvents(evs ...schemas.Event) {
 // the table holds one anomaly.
 func TestDetectAcrossRestart(t *testing.T) {
 	e, _, _ := newEnv(t, false)
-	now := time.Now().UTC().Add(-time.Minute)
-	ev := func(id string, typ schemas.Type, at time.Duration, ip, ua, country string, asn uint32) schemas.Event {
-		return schemas.Event{ID: id, Type: typ, Time: now.Add(at), Tenant: "acme", UserID: "u1", SessionID: "s1", FamilyID: "f1",
-			IP: ip, UserAgent: ua, Country: country, ASN: asn, SampleRate: 1}
-	}
-	created := ev("e1", schemas.TypeSessionCreated, 0, "84.150.3.7", "Firefox/132.0", "DE", 3320)
-	created.Outcome, created.TokenID = schemas.OutcomeSuccess, "rt0"
-	rotation := ev("e2", schemas.TypeTokenRefreshed, 10*time.Second, "84.150.3.7", "Firefox/132.0", "DE", 3320)
-	rotation.ParentTokenID, rotation.TokenID = "rt0", "rt1"
-	replay := ev("e3", schemas.TypeTokenRefreshed, 20*time.Second, "167.99.10.20", "python-requests/2.32.3", "US", 14061)
-	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
+	created, rotation, replay := theft(time.Now().UTC().Add(-time.Minute))
 
 	// First process: consumes the rotation, commits, and goes away.
 	e.produceEvents(created, rotation)
@@ -161,4 +161,43 @@ func TestDetectAcrossRestart(t *testing.T) {
 	if kind != detect.KindReplayOtherClient || severity != "critical" || evidence == "" {
 		t.Errorf("stored anomaly: kind %q severity %q evidence %q", kind, severity, evidence)
 	}
+}
+
+// theft is a session's login and first rotation from its owner's client,
+// and the replay of the rotated token from an attacker's.
+func theft(now time.Time) (created, rotation, replay schemas.Event) {
+	ev := func(id string, typ schemas.Type, at time.Duration, ip, ua, country string, asn uint32) schemas.Event {
+		return schemas.Event{ID: id, Type: typ, Time: now.Add(at), Tenant: "acme", UserID: "u1", SessionID: "s1", FamilyID: "f1",
+			IP: ip, UserAgent: ua, Country: country, ASN: asn, SampleRate: 1}
+	}
+	created = ev("e1", schemas.TypeSessionCreated, 0, "84.150.3.7", "Firefox/132.0", "DE", 3320)
+	created.Outcome, created.TokenID = schemas.OutcomeSuccess, "rt0"
+	rotation = ev("e2", schemas.TypeTokenRefreshed, 10*time.Second, "84.150.3.7", "Firefox/132.0", "DE", 3320)
+	rotation.ParentTokenID, rotation.TokenID = "rt0", "rt1"
+	replay = ev("e3", schemas.TypeTokenRefreshed, 20*time.Second, "167.99.10.20", "python-requests/2.32.3", "US", 14061)
+	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
+	return created, rotation, replay
+}
+
+// TestAnomalyDoesNotWaitForTheFlushInterval: with a ten-minute flush
+// interval, a raised anomaly is still durable and handed on at once (its
+// batch goes to the idle writer), while events without one wait.
+func TestAnomalyDoesNotWaitForTheFlushInterval(t *testing.T) {
+	e, _, _ := newEnv(t, false)
+	created, rotation, replay := theft(time.Now().UTC().Add(-time.Minute))
+	e.produceEvents(created, rotation, replay)
+	var handed anomalySink
+	in := e.detectingIngesterWith(group, &handed, func(c *ingest.Config) { c.FlushInterval = 10 * time.Minute })
+	defer shutdown(t, in)
+	testenv.WaitFor(t, 30*time.Second, "the replay handed on", func() (bool, string) {
+		return len(handed.ids()) == 1, ""
+	})
+	if n := e.scalar("SELECT count() FROM " + e.db + ".anomalies"); n != 1 {
+		t.Errorf("anomalies stored = %d when handed on, want 1", n)
+	}
+	// The events of the urgent batch are inserted alongside, not after ten minutes.
+	testenv.WaitFor(t, 30*time.Second, "the urgent batch's events stored", func() (bool, string) {
+		n := e.scalar("SELECT count() FROM " + e.db + ".events")
+		return n == 3, fmt.Sprintf("%d events", n)
+	})
 }

@@ -563,26 +563,43 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 			return false
 		}
 	}
+	// An anomaly makes the batch urgent: it goes to the writer as soon as
+	// the writer is idle (at once if it is), so a detection waits for one
+	// insert, not for flush_interval; a burst of anomalies while the
+	// writer is busy still makes one batch, not one each.
+	urgent := false
+	sendUrgent := func(next *work) {
+		batches <- cur // never blocks: the writer is idle, its buffer is free
+		cur, urgent = next, false
+	}
 loop:
 	for {
+		var idle chan *work // the free buffers, watched while a batch is urgent
+		if urgent {
+			idle = free
+		}
 		select {
 		case m := <-msgs:
 			if cur.empty() {
 				timer.Reset(in.cfg.FlushInterval)
 			}
-			raised := in.add(dec, &ev, cur, &m, state, dp)
+			if in.add(dec, &ev, cur, &m, state, dp) {
+				urgent = true
+			}
 			judged = m.Offset + 1
-			// An anomaly flushes at once: it is durable and handed on
-			// within one insert, not one flush interval.
-			if raised || cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
+			if cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
 				if !flush() {
 					break loop
 				}
+				urgent = false
 			}
+		case next := <-idle:
+			sendUrgent(next)
 		case <-timer.C:
 			if !flush() {
 				break loop
 			}
+			urgent = false
 		case <-genCtx.Done():
 			break loop
 		}
@@ -606,8 +623,12 @@ loop:
 }
 
 // rebuild restores dp's state from the events stored below offset,
-// retrying until it succeeds; false means the generation ended first.
-func (in *Ingester) rebuild(ctx context.Context, log *slog.Logger, dp *detect.Partition, offset int64) bool {
+// retrying for up to detect.rebuild_timeout; past that the partition is
+// consumed with empty state rather than not at all, and the failure is
+// logged and counted. It returns false when the generation ended first.
+func (in *Ingester) rebuild(genCtx context.Context, log *slog.Logger, dp *detect.Partition, offset int64) bool {
+	ctx, cancel := context.WithTimeout(genCtx, in.o.Detectors.Config().RebuildTimeout)
+	defer cancel()
 	err := retry(ctx, in.cfg.RetryInitial, in.cfg.RetryMax, func(ctx context.Context) error {
 		_, err := dp.Rebuild(ctx, in.o.History, offset)
 		return err
@@ -615,7 +636,16 @@ func (in *Ingester) rebuild(ctx context.Context, log *slog.Logger, dp *detect.Pa
 		in.m.Retries.WithLabelValues(opRebuild).Inc()
 		log.Warn("retrying", "op", opRebuild, "in", wait.Round(time.Millisecond), "err", err)
 	})
-	return err == nil
+	switch {
+	case err == nil:
+		return true
+	case genCtx.Err() != nil:
+		return false
+	}
+	in.o.DetectMetrics.RebuildsAbandoned.Inc()
+	log.Error("detector state could not be rebuilt; judging this partition with empty state: a replay of a token rotated before the restart will not be caught",
+		"offset", offset, "timeout", in.o.Detectors.Config().RebuildTimeout, "err", err)
+	return true
 }
 
 // add decodes one message into the batch: valid events as rows, and
@@ -754,8 +784,7 @@ func (in *Ingester) persistAnomalies(step func(string, func(context.Context) err
 		}
 		in.m.InsertDuration.WithLabelValues("anomalies").Observe(time.Since(t0).Seconds())
 		in.m.RowsInserted.WithLabelValues("anomalies").Add(float64(len(w.anomalies)))
-		in.setWriteErr(nil)
-		return nil
+		return nil // readiness follows the events insert, which runs alongside
 	})
 	if !ok {
 		return false

@@ -84,7 +84,7 @@ func TestReplayCaughtAfterKill9(t *testing.T) {
 		_, body := second.get("/metrics")
 		a := metricSum(body, `vigil_anomalies_total{detector="token_reuse",kind="replay_other_client",severity="critical",shadow="false"}`)
 		c := metricSum(body, "vigil_ingest_commits_total")
-		return a == 1 && c >= 1, fmt.Sprintf("%g anomalies, %g commits", a, c)
+		return a >= 1 && c >= 1, fmt.Sprintf("%g anomalies, %g commits", a, c)
 	})
 	second.terminate(t, 30*time.Second)
 	if n := count(t, conn, "SELECT count() FROM "+db+".anomalies FINAL"); n != 1 {

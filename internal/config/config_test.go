@@ -112,6 +112,7 @@ func TestLoadFiles(t *testing.T) {
 					Detect: detect.Config{
 						StateTTL:           720 * time.Hour,
 						RebuildHorizon:     12 * time.Hour,
+						RebuildTimeout:     5 * time.Minute,
 						TokenReuse:         detect.TokenReuseConfig{Shadow: true, Leeway: 5 * time.Second, RealertAfter: time.Hour},
 						SessionHijack:      detect.SessionHijackConfig{Shadow: true, Window: 5 * time.Minute, MaxTravelKMH: 900.5, RealertAfter: 2 * time.Hour},
 						UseAfterRevocation: detect.UseAfterRevocationConfig{Shadow: true, Grace: 30 * time.Second},
