@@ -199,12 +199,14 @@ func (p *Partition) Rebuild(ctx context.Context, h History, before int64) (int, 
 	}
 	t0 := time.Now()
 	n, err := p.rebuild(ctx, h, before)
-	p.r.m.RebuildEvents.Add(float64(n))
 	if err != nil {
-		p.r.m.RebuildErrors.Inc()
+		if ctx.Err() == nil {
+			p.r.m.RebuildErrors.Inc()
+		}
 		p.t = newTable(cfg.StateTTL)
 		return 0, err
 	}
+	p.r.m.RebuildEvents.Add(float64(n))
 	p.r.m.RebuildSeconds.Observe(time.Since(t0).Seconds())
 	p.publish()
 	p.r.log.Info("detector state rebuilt", "partition", p.id, "before_offset", before, "events", n,
@@ -233,8 +235,10 @@ func (p *Partition) rebuild(ctx context.Context, h History, before int64) (int, 
 	if !found {
 		return 0, nil
 	}
+	// Client history covers the hijack window and its realert, plus one
+	// more window for uses that arrive late (out of event-time order).
 	q := HistoryQuery{Partition: p.id, Before: before, StateSince: anchor.Add(-cfg.RebuildHorizon),
-		ClientSince: anchor.Add(-min(cfg.SessionHijack.Window+cfg.SessionHijack.RealertAfter, cfg.RebuildHorizon))}
+		ClientSince: anchor.Add(-min(2*cfg.SessionHijack.Window+cfg.SessionHijack.RealertAfter, cfg.RebuildHorizon))}
 	p.restoring = true
 	defer func() { p.restoring = false }()
 	n := 0

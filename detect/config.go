@@ -80,10 +80,13 @@ func DefaultConfig() Config {
 	}
 }
 
-// Bounds of the state's clock: times are kept as milliseconds in 32 bits.
+// Bounds of the state's clock: times are kept as milliseconds in 31 bits,
+// and a rebuild must not reach back further than the state keeps exact
+// times (keepAfterRebase, about 12.4 days).
 const (
-	maxStateTTL = 180 * 24 * time.Hour
-	maxWindow   = 24 * time.Hour
+	maxStateTTL       = 180 * 24 * time.Hour
+	maxWindow         = 24 * time.Hour
+	maxRebuildHorizon = 12 * 24 * time.Hour
 )
 
 // Validate reports every bad value, each error naming its key under `detect.`.
@@ -95,8 +98,8 @@ func (c Config) Validate() error {
 	if c.StateTTL < time.Minute || c.StateTTL > maxStateTTL {
 		bad("state_ttl", "must be between 1m and %s, got %s", maxStateTTL, c.StateTTL)
 	}
-	if c.RebuildHorizon < 0 || c.RebuildHorizon > c.StateTTL {
-		bad("rebuild_horizon", "must be between 0 and state_ttl (%s), got %s", c.StateTTL, c.RebuildHorizon)
+	if c.RebuildHorizon < 0 || c.RebuildHorizon > c.StateTTL || c.RebuildHorizon > maxRebuildHorizon {
+		bad("rebuild_horizon", "must be between 0 and state_ttl (%s), at most %s, got %s", c.StateTTL, maxRebuildHorizon, c.RebuildHorizon)
 	}
 	if c.RebuildTimeout < time.Second || c.RebuildTimeout > time.Hour {
 		bad("rebuild_timeout", "must be between 1s and 1h, got %s", c.RebuildTimeout)

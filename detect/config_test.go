@@ -25,6 +25,7 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *Config) { c.RebuildTimeout = 0 }, "rebuild_timeout")
 	f(func(c *Config) { c.RebuildTimeout = 2 * time.Hour }, "rebuild_timeout")
 	f(func(c *Config) { c.RebuildHorizon = c.StateTTL + time.Millisecond }, "rebuild_horizon")
+	f(func(c *Config) { c.StateTTL, c.RebuildHorizon = 30*24*time.Hour, maxRebuildHorizon+time.Hour }, "rebuild_horizon")
 	f(func(c *Config) { c.StateTTL = time.Hour }, "rebuild_horizon") // the default horizon, 24h, is now too long
 	f(func(c *Config) { c.TokenReuse.Leeway = -time.Millisecond }, "token_reuse.leeway")
 	f(func(c *Config) { c.TokenReuse.Leeway = time.Minute + time.Millisecond }, "token_reuse.leeway")
@@ -50,7 +51,7 @@ func TestConfigValidateBounds(t *testing.T) {
 			c.UseAfterRevocation.Grace = 0
 		},
 		"highest": func(c *Config) {
-			c.StateTTL, c.RebuildHorizon = maxStateTTL, maxStateTTL
+			c.StateTTL, c.RebuildHorizon = maxStateTTL, maxRebuildHorizon
 			c.TokenReuse.Leeway, c.TokenReuse.RealertAfter = time.Minute, maxWindow
 			c.SessionHijack.Window, c.SessionHijack.MaxTravelKMH, c.SessionHijack.RealertAfter = maxWindow, 1e6, maxWindow
 			c.UseAfterRevocation.Grace = time.Hour

@@ -57,7 +57,7 @@ func TestConfigYAML(t *testing.T) {
 			file: "bad.yaml",
 			wantErr: []string{
 				`testdata/bad.yaml:3: detect.state_ttl: must be between 1m and `,
-				`testdata/bad.yaml:4: detect.rebuild_horizon: must be between 0 and state_ttl (30s), got -1h`,
+				`testdata/bad.yaml:4: detect.rebuild_horizon: must be between 0 and state_ttl (30s), at most 288h0m0s, got -1h`,
 				`testdata/bad.yaml:6: detect.token_reuse.leeway: must be between 0s and 1m, got 2m`,
 				`testdata/bad.yaml:7: detect.token_reuse.realert_after: must be between 0s and 24h`,
 				`testdata/bad.yaml:9: detect.session_hijack.window: must be between 1s and 24h`,

@@ -170,8 +170,8 @@ func (p *Partition) Observe(ev *schemas.Event, offset int64, out []Anomaly) []An
 }
 
 func (p *Partition) observe(ev *schemas.Event, offset int64, out []Anomaly, emit bool) []Anomaly {
-	if ev.FamilyID == "" || len(p.r.dets) == 0 {
-		return out
+	if ev.FamilyID == "" || ev.Type == schemas.TypeLoginFailed || len(p.r.dets) == 0 {
+		return out // no session yet (a failed login may name one it tried)
 	}
 	t := p.t
 	o := &p.obs

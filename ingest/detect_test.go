@@ -2,12 +2,14 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigilhq/vigil/detect"
@@ -200,4 +202,71 @@ func TestAnomalyDoesNotWaitForTheFlushInterval(t *testing.T) {
 		n := e.scalar("SELECT count() FROM " + e.db + ".events")
 		return n == 3, fmt.Sprintf("%d events", n)
 	})
+}
+
+// failingHistory is a History whose store is always down.
+type failingHistory struct{}
+
+var errStoreDown = errors.New("store down")
+
+func (failingHistory) Newest(context.Context, int32, int64, time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, errStoreDown
+}
+
+func (failingHistory) Events(context.Context, detect.HistoryQuery, func(*schemas.Event) error) error {
+	return errStoreDown
+}
+
+func (failingHistory) LastSeen(context.Context, detect.HistoryQuery, func(string, string, time.Time) error) error {
+	return errStoreDown
+}
+
+// TestRebuildGivesUp: when the history cannot be read for longer than
+// detect.rebuild_timeout, the partition is consumed anyway, with empty
+// state, and the abandonment is counted.
+func TestRebuildGivesUp(t *testing.T) {
+	e, _, _ := newEnv(t, false)
+	created, rotation, replay := theft(time.Now().UTC().Add(-time.Minute))
+	e.produceEvents(created, rotation)
+	var first anomalySink
+	a := e.detectingIngester(group, &first)
+	testenv.WaitFor(t, time.Minute, "the rotation committed", func() (bool, string) {
+		s := a.Stats()
+		return s.Events == 2 && s.Commits >= 1, ""
+	})
+	shutdown(t, a)
+
+	e.produceEvents(replay)
+	dcfg := detect.DefaultConfig()
+	dcfg.RebuildTimeout = time.Second
+	reg, err := detect.NewRegistry(dcfg, detect.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := detect.NewMetrics(nil)
+	cfg := ingest.DefaultConfig()
+	cfg.DrainTimeout, cfg.RetryInitial, cfg.RetryMax = 3*time.Second, 50*time.Millisecond, 200*time.Millisecond
+	b, err := ingest.New(ingest.Options{
+		Config: cfg, Brokers: e.brokers, Topic: topic, Group: group, DLQTopic: dlqTopic,
+		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
+		Sink:      ingest.NewClickHouseSink(e.conn, e.db),
+		Logger:    slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelError + 1})),
+		Detectors: reg, DetectMetrics: m, History: failingHistory{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, b)
+	testenv.WaitFor(t, time.Minute, "the replay consumed despite the failed rebuild", func() (bool, string) {
+		return b.Stats().Events == 1, ""
+	})
+	if n := testutil.ToFloat64(m.RebuildsAbandoned); n < 1 {
+		t.Errorf("rebuilds abandoned = %g, want at least 1", n)
+	}
+	if n := e.scalar("SELECT count() FROM " + e.db + ".anomalies"); n != 0 {
+		t.Errorf("%d anomalies without the rotation's state, want 0 (the blind spot the counter reports)", n)
+	}
 }

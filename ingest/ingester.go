@@ -454,6 +454,7 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 	// before the first new event is judged. It is kept again at the end.
 	var dp *detect.Partition
 	judged := offset // offset of the first event dp has not judged
+	keep := true     // whether dp is worth keeping for the next generation
 	if in.o.Detectors.Enabled() {
 		if v, ok := in.kept.LoadAndDelete(partition); ok && v.(keptState).next == offset {
 			dp = v.(keptState).dp
@@ -463,12 +464,22 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 				v.(keptState).dp.Close()
 			}
 			dp = in.o.Detectors.Partition(int32(partition))
-			if in.o.History != nil && !in.rebuild(genCtx, log, dp, offset) {
-				dp.Close()
-				return // the generation ended first; nothing was consumed
+			if in.o.History != nil {
+				ok, blind := in.rebuild(genCtx, log, dp, offset)
+				if !ok {
+					dp.Close()
+					return // the generation ended first; nothing was consumed
+				}
+				keep = !blind // given-up state is rebuilt again next time, not kept
 			}
 		}
-		defer func() { in.kept.Store(partition, keptState{dp, judged}) }()
+		defer func() {
+			if keep {
+				in.kept.Store(partition, keptState{dp, judged})
+			} else {
+				dp.Close()
+			}
+		}()
 	}
 
 	// Fetcher: the bounded channel is the push-back point.
@@ -623,14 +634,24 @@ loop:
 }
 
 // rebuild restores dp's state from the events stored below offset,
-// retrying for up to detect.rebuild_timeout; past that the partition is
-// consumed with empty state rather than not at all, and the failure is
-// logged and counted. It returns false when the generation ended first.
-func (in *Ingester) rebuild(genCtx context.Context, log *slog.Logger, dp *detect.Partition, offset int64) bool {
-	ctx, cancel := context.WithTimeout(genCtx, in.o.Detectors.Config().RebuildTimeout)
-	defer cancel()
-	err := retry(ctx, in.cfg.RetryInitial, in.cfg.RetryMax, func(ctx context.Context) error {
+// retrying while it fails for up to detect.rebuild_timeout (a slow but
+// healthy rebuild is never cut short); past that the partition is consumed
+// with empty state rather than not at all, and the failure is logged and
+// counted. ok is false when the generation ended first; blind is true when
+// the state was given up.
+func (in *Ingester) rebuild(genCtx context.Context, log *slog.Logger, dp *detect.Partition, offset int64) (ok, blind bool) {
+	timeout := in.o.Detectors.Config().RebuildTimeout
+	var failingSince time.Time
+	err := retry(genCtx, in.cfg.RetryInitial, in.cfg.RetryMax, func(ctx context.Context) error {
 		_, err := dp.Rebuild(ctx, in.o.History, offset)
+		if err != nil && ctx.Err() == nil {
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) >= timeout {
+				return Permanent(err)
+			}
+		}
 		return err
 	}, func(err error, wait time.Duration) {
 		in.m.Retries.WithLabelValues(opRebuild).Inc()
@@ -638,14 +659,14 @@ func (in *Ingester) rebuild(genCtx context.Context, log *slog.Logger, dp *detect
 	})
 	switch {
 	case err == nil:
-		return true
+		return true, false
 	case genCtx.Err() != nil:
-		return false
+		return false, false
 	}
 	in.o.DetectMetrics.RebuildsAbandoned.Inc()
 	log.Error("detector state could not be rebuilt; judging this partition with empty state: a replay of a token rotated before the restart will not be caught",
-		"offset", offset, "timeout", in.o.Detectors.Config().RebuildTimeout, "err", err)
-	return true
+		"offset", offset, "failing_for", timeout, "err", err)
+	return true, true
 }
 
 // add decodes one message into the batch: valid events as rows, and
