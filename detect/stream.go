@@ -62,7 +62,9 @@ type Finding struct {
 // same way whether or not a finding is wanted (a rebuild replays history
 // through Observe and discards the findings), must not keep the
 // Observation, and must judge by event time only, so that a replay
-// reaches the same findings.
+// reaches the same findings. Detectors live in this package: the state
+// they share is its compact, pointer-free family record, which a new
+// detector extends (docs/detectors.md: State and restarts).
 type StreamDetector interface {
 	// Name is the detector's name, as in the anomalies table.
 	Name() string
