@@ -18,32 +18,53 @@ import (
 	"github.com/vigilhq/vigil/schemas"
 )
 
+// detecting configures an ingester with stream detectors.
+type detecting struct {
+	group   string
+	handed  *anomalySink         // collects what it hands on; nil hands nothing on
+	history detect.History       // nil: the test database's events
+	detect  func(*detect.Config) // changes the detector config
+	ingest  func(*ingest.Config) // changes the ingest config
+	metrics *detect.Metrics
+}
+
 // detectingIngester starts an ingester in group g with fresh stream
 // detectors whose state is rebuilt from the test database; handed collects
 // what it hands on.
 func (e *env) detectingIngester(g string, handed *anomalySink) *ingest.Ingester {
 	e.t.Helper()
-	return e.detectingIngesterWith(g, handed, nil)
+	return e.detectingIngesterWith(detecting{group: g, handed: handed})
 }
 
-// detectingIngesterWith is detectingIngester with the ingest config changed by tune.
-func (e *env) detectingIngesterWith(g string, handed *anomalySink, tune func(*ingest.Config)) *ingest.Ingester {
+// detectingIngesterWith starts an ingester as o says.
+func (e *env) detectingIngesterWith(o detecting) *ingest.Ingester {
 	e.t.Helper()
-	reg, err := detect.NewRegistry(detect.DefaultConfig(), detect.RegistryOptions{})
+	dcfg := detect.DefaultConfig()
+	if o.detect != nil {
+		o.detect(&dcfg)
+	}
+	reg, err := detect.NewRegistry(dcfg, detect.RegistryOptions{Metrics: o.metrics})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg := ingest.DefaultConfig()
 	cfg.DrainTimeout = 3 * time.Second
-	if tune != nil {
-		tune(&cfg)
+	if o.ingest != nil {
+		o.ingest(&cfg)
+	}
+	if o.history == nil {
+		o.history = detect.NewClickHouseHistory(e.conn, e.db)
+	}
+	var handOn func(context.Context, []detect.Anomaly) error
+	if o.handed != nil {
+		handOn = o.handed.add
 	}
 	in, err := ingest.New(ingest.Options{
-		Config: cfg, Brokers: e.brokers, Topic: topic, Group: g, DLQTopic: dlqTopic,
+		Config: cfg, Brokers: e.brokers, Topic: topic, Group: o.group, DLQTopic: dlqTopic,
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
 		Sink:      ingest.NewClickHouseSink(e.conn, e.db),
 		Logger:    slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Detectors: reg, History: detect.NewClickHouseHistory(e.conn, e.db), OnAnomalies: handed.add,
+		Detectors: reg, DetectMetrics: o.metrics, History: o.history, OnAnomalies: handOn,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -111,7 +132,7 @@ func (e *env) produceEvents(evs ...schemas.Event) {
 // the table holds one anomaly.
 func TestDetectAcrossRestart(t *testing.T) {
 	e, _, _ := newEnv(t, false)
-	created, rotation, replay := theft(time.Now().UTC().Add(-time.Minute))
+	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
 
 	// First process: consumes the rotation, commits, and goes away.
 	e.produceEvents(created, rotation)
@@ -165,31 +186,15 @@ func TestDetectAcrossRestart(t *testing.T) {
 	}
 }
 
-// theft is a session's login and first rotation from its owner's client,
-// and the replay of the rotated token from an attacker's.
-func theft(now time.Time) (created, rotation, replay schemas.Event) {
-	ev := func(id string, typ schemas.Type, at time.Duration, ip, ua, country string, asn uint32) schemas.Event {
-		return schemas.Event{ID: id, Type: typ, Time: now.Add(at), Tenant: "acme", UserID: "u1", SessionID: "s1", FamilyID: "f1",
-			IP: ip, UserAgent: ua, Country: country, ASN: asn, SampleRate: 1}
-	}
-	created = ev("e1", schemas.TypeSessionCreated, 0, "84.150.3.7", "Firefox/132.0", "DE", 3320)
-	created.Outcome, created.TokenID = schemas.OutcomeSuccess, "rt0"
-	rotation = ev("e2", schemas.TypeTokenRefreshed, 10*time.Second, "84.150.3.7", "Firefox/132.0", "DE", 3320)
-	rotation.ParentTokenID, rotation.TokenID = "rt0", "rt1"
-	replay = ev("e3", schemas.TypeTokenRefreshed, 20*time.Second, "167.99.10.20", "python-requests/2.32.3", "US", 14061)
-	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
-	return created, rotation, replay
-}
-
 // TestAnomalyDoesNotWaitForTheFlushInterval: with a ten-minute flush
 // interval, a raised anomaly is still durable and handed on at once (its
 // batch goes to the idle writer), while events without one wait.
 func TestAnomalyDoesNotWaitForTheFlushInterval(t *testing.T) {
 	e, _, _ := newEnv(t, false)
-	created, rotation, replay := theft(time.Now().UTC().Add(-time.Minute))
+	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
 	e.produceEvents(created, rotation, replay)
 	var handed anomalySink
-	in := e.detectingIngesterWith(group, &handed, func(c *ingest.Config) { c.FlushInterval = 10 * time.Minute })
+	in := e.detectingIngesterWith(detecting{group: group, handed: &handed, ingest: func(c *ingest.Config) { c.FlushInterval = 10 * time.Minute }})
 	defer shutdown(t, in)
 	testenv.WaitFor(t, 30*time.Second, "the replay handed on", func() (bool, string) {
 		return len(handed.ids()) == 1, ""
@@ -226,7 +231,7 @@ func (failingHistory) LastSeen(context.Context, detect.HistoryQuery, func(string
 // state, and the abandonment is counted.
 func TestRebuildGivesUp(t *testing.T) {
 	e, _, _ := newEnv(t, false)
-	created, rotation, replay := theft(time.Now().UTC().Add(-time.Minute))
+	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
 	e.produceEvents(created, rotation)
 	var first anomalySink
 	a := e.detectingIngester(group, &first)
@@ -237,28 +242,12 @@ func TestRebuildGivesUp(t *testing.T) {
 	shutdown(t, a)
 
 	e.produceEvents(replay)
-	dcfg := detect.DefaultConfig()
-	dcfg.RebuildTimeout = time.Second
-	reg, err := detect.NewRegistry(dcfg, detect.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := detect.NewMetrics(nil)
-	cfg := ingest.DefaultConfig()
-	cfg.DrainTimeout, cfg.RetryInitial, cfg.RetryMax = 3*time.Second, 50*time.Millisecond, 200*time.Millisecond
-	b, err := ingest.New(ingest.Options{
-		Config: cfg, Brokers: e.brokers, Topic: topic, Group: group, DLQTopic: dlqTopic,
-		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
-		Sink:      ingest.NewClickHouseSink(e.conn, e.db),
-		Logger:    slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelError + 1})),
-		Detectors: reg, DetectMetrics: m, History: failingHistory{},
+	b := e.detectingIngesterWith(detecting{
+		group: group, history: failingHistory{}, metrics: m,
+		detect: func(c *detect.Config) { c.RebuildTimeout = time.Second },
+		ingest: func(c *ingest.Config) { c.RetryInitial, c.RetryMax = 50*time.Millisecond, 200*time.Millisecond },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	defer shutdown(t, b)
 	testenv.WaitFor(t, time.Minute, "the replay consumed despite the failed rebuild", func() (bool, string) {
 		return b.Stats().Events == 1, ""

@@ -38,17 +38,7 @@ func TestReplayCaughtAfterKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	now := time.Now().UTC().Add(-time.Minute)
-	ev := func(id string, typ schemas.Type, at time.Duration, ip, ua, country string, asn uint32) schemas.Event {
-		return schemas.Event{ID: id, Type: typ, Time: now.Add(at), Tenant: "acme", UserID: "u1", SessionID: "s1", FamilyID: "f1",
-			IP: ip, UserAgent: ua, Country: country, ASN: asn, SampleRate: 1}
-	}
-	created := ev("e1", schemas.TypeSessionCreated, 0, "84.150.3.7", "Firefox/132.0", "DE", 3320)
-	created.Outcome, created.TokenID = schemas.OutcomeSuccess, "rt0"
-	rotation := ev("e2", schemas.TypeTokenRefreshed, 10*time.Second, "84.150.3.7", "Firefox/132.0", "DE", 3320)
-	rotation.ParentTokenID, rotation.TokenID = "rt0", "rt1"
-	replay := ev("e3", schemas.TypeTokenRefreshed, 20*time.Second, "167.99.10.20", "python-requests/2.32.3", "US", 14061)
-	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
+	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
 
 	env := []string{
 		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
