@@ -134,3 +134,43 @@ func TestAgainstSimulator(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryScenario plays all of the simulator's scenarios at once: the
+// stream detectors raise exactly one anomaly per instance of the attacks
+// they cover and nothing about anything else (the other detectors'
+// attacks and operational incidents, the benign look-alikes, normal
+// traffic).
+func TestEveryScenario(t *testing.T) {
+	specs, err := sim.Spread(sim.ScenarioNames(), 12*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sim.Config{Seed: 11, Users: 10000, Tenants: 3, Rate: 300, Start: simStart, Duration: 12 * time.Minute, Scenarios: specs}
+	rep, as, _ := runSim(t, cfg, 4)
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	t.Logf("scorecard:\n%s", table.String())
+	stream := map[string]bool{detect.TokenReuse: true, detect.SessionHijack: true, detect.UseAfterRevocation: true}
+	instances := 0
+	for _, r := range rep.Rows {
+		switch {
+		case r.Class == truth.ClassBenign || !stream[r.Detector]:
+			if n := *r.FalsePositiveAnomalies; n != 0 {
+				t.Errorf("%s: %d false positive anomalies", r.Scenario, n)
+			}
+			if len(r.OtherDetectors) != 0 {
+				t.Errorf("%s: stream detectors raised %v about it", r.Scenario, r.OtherDetectors)
+			}
+		case *r.Detected != r.Instances:
+			t.Errorf("%s: detected %d of %d", r.Scenario, *r.Detected, r.Instances)
+		default:
+			instances += r.Instances
+		}
+	}
+	if n := *rep.NormalTraffic.FalsePositiveAnomalies; n != 0 {
+		t.Errorf("normal traffic: %d false positive anomalies", n)
+	}
+	if instances == 0 || len(as) != instances {
+		t.Errorf("%d anomalies for %d attack instances, want exactly one each", len(as), instances)
+	}
+}
