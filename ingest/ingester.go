@@ -27,6 +27,7 @@ import (
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/schemas"
+	"github.com/vigilhq/vigil/slo"
 )
 
 // Options wires an Ingester to Kafka and a Sink.
@@ -58,6 +59,11 @@ type Options struct {
 	// retried like a failed insert; it must therefore be idempotent (the
 	// anomaly ids are). Nil hands nothing on.
 	OnAnomalies func(ctx context.Context, as []detect.Anomaly) error
+	// SLOs, when set, judges every valid event against each SLO; the
+	// good and bad counts go to SLOMetrics once the batch is durable.
+	SLOs *slo.Set
+	// SLOMetrics receives the SLI counters; nil creates unregistered ones.
+	SLOMetrics *slo.Metrics
 	// DetectMetrics receives the detectors' hand-off latency; nil creates unregistered metrics.
 	DetectMetrics *detect.Metrics
 	Metrics       *Metrics // nil creates unregistered metrics
@@ -141,6 +147,9 @@ func New(o Options) (*Ingester, error) {
 	}
 	if o.DetectMetrics == nil {
 		o.DetectMetrics = detect.NewMetrics(nil)
+	}
+	if o.SLOs != nil && o.SLOMetrics == nil {
+		o.SLOMetrics = slo.NewMetrics(nil, o.SLOs)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -395,6 +404,7 @@ type work struct {
 	links      []trace.Link // producers' trace contexts, when tracing
 	anomalies  []detect.Anomaly
 	readAt     []time.Time // when the offending message of each anomaly was read
+	sli        *slo.Tally  // the batch's good and bad events per SLO; nil without SLOs
 }
 
 func (w *work) reset() {
@@ -409,6 +419,9 @@ func (w *work) reset() {
 	clear(w.anomalies)
 	w.anomalies = w.anomalies[:0]
 	w.readAt = w.readAt[:0]
+	if w.sli != nil {
+		w.sli.Reset()
+	}
 }
 
 func (w *work) empty() bool { return w.lastOffset < 0 }
@@ -518,6 +531,9 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 	free := make(chan *work, 2)
 	for range 2 {
 		w := &work{}
+		if in.o.SLOs != nil {
+			w.sli = in.o.SLOs.NewTally()
+		}
 		w.reset()
 		free <- w
 	}
@@ -694,6 +710,9 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 	if err == nil {
 		w.events.Append(ev, int32(m.Partition), m.Offset)
 		w.byType[ev.Type]++
+		if w.sli != nil {
+			in.o.SLOs.Add(w.sli, ev)
+		}
 		if dp == nil {
 			return false
 		}
@@ -902,6 +921,9 @@ func (in *Ingester) account(w *work) {
 	}
 	for _, d := range w.dead {
 		in.m.Invalid.WithLabelValues(string(d.Reason)).Inc()
+	}
+	if w.sli != nil {
+		in.o.SLOMetrics.Add(in.o.SLOs, w.sli)
 	}
 	in.nEvents.Add(int64(w.events.Len()))
 	in.nInvalid.Add(int64(len(w.dead)))

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilhq/vigil/internal/config"
 	"github.com/vigilhq/vigil/internal/telemetry"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
+	"github.com/vigilhq/vigil/slo"
 )
 
 func lookupEnv(k string) (string, bool) { return os.LookupEnv(k) }
@@ -245,12 +246,24 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		p.stop(context.Background())
 		return nil, err
 	}
+	specs := slo.Defaults()
+	if cfg.SLO.SpecFile != "" {
+		if specs, err = slo.Load(cfg.SLO.SpecFile); err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+	}
+	slos, err := slo.NewSet(specs)
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
 	in, err := ingest.New(ingest.Options{
 		Config: cfg.Ingest, Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group,
 		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
-		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics,
+		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
 		History: detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
 	})
 	if err != nil {

@@ -27,6 +27,8 @@ type Config struct {
 	Ingest ingest.Config `yaml:"ingest"`
 	// Detect configures the stream detectors (token reuse, hijack, use after revocation).
 	Detect detect.Config `yaml:"detect"`
+	// SLO says where the service level objectives come from.
+	SLO SLO `yaml:"slo"`
 	// Admin configures the admin HTTP listener (metrics and health).
 	Admin Admin `yaml:"admin"`
 	// Log configures the process log.
@@ -130,6 +132,12 @@ type Retention struct {
 // Days maps each retained table to its retention in days.
 func (r Retention) Days() map[string]int {
 	return map[string]int{"events": r.EventsDays, "event_subjects": r.EventSubjectsDays, "dead_letters": r.DeadLettersDays, "anomalies": r.AnomaliesDays}
+}
+
+// SLO is the `slo:` section.
+type SLO struct {
+	// SpecFile is a YAML file of SLOs (docs/slos.md) replacing the seed SLOs; "" uses the seed SLOs.
+	SpecFile string `yaml:"spec_file"`
 }
 
 // Admin is the `admin:` section: the HTTP listener for metrics and health.

@@ -190,7 +190,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "unknown_section.yaml",
 			wantErr: []string{
-				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, admin, log, tracing)`,
+				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, slo, admin, log, tracing)`,
 			},
 		},
 		{
@@ -204,7 +204,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "not_a_mapping.yaml",
 			wantErr: []string{
-				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, admin, log, tracing), got a list`,
+				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, slo, admin, log, tracing), got a list`,
 			},
 		},
 	}
@@ -791,5 +791,35 @@ func TestUnknownEnv(t *testing.T) {
 	got := UnknownEnv([]string{"VIGIL_KAFKA_BROKRS=x", "VIGIL_KAFKA_BROKERS=k:9092", "VIGIL_CLICKHOUSE_PASSWORD=s", "PATH=/bin", "VIGIL_ADMIN_LISTN=:1"})
 	if strings.Join(got, ",") != "VIGIL_ADMIN_LISTN,VIGIL_KAFKA_BROKRS" {
 		t.Errorf("got %v", got)
+	}
+}
+
+// TestSLOSpecFile: the SLO file named by slo.spec_file is loaded and
+// checked with the rest of the config; its errors name the key, the file
+// and line, the SLO and the field.
+func TestSLOSpecFile(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "slos.yaml")
+	if err := os.WriteFile(spec, []byte("slos:\n  - name: login\n    objective: 100\n    window: 30d\n    sli: {enforcement: {within: 5s}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "vigil.yaml")
+	if err := os.WriteFile(cfgPath, []byte("slo:\n  spec_file: slos.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(cfgPath, nil)
+	want := `vigil.yaml:2: slo.spec_file: ` + spec + `:2: slo "login": objective: must be between 0 and 100 (exclusive), got 100`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want an error containing %q", err, want)
+	}
+	if err := os.WriteFile(spec, []byte("slos:\n  - name: login\n    objective: 99\n    window: 30d\n    sli: {enforcement: {within: 5s}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SLO.SpecFile != spec {
+		t.Errorf("spec_file = %q, want %q (relative to the config file)", c.SLO.SpecFile, spec)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilhq/vigil/slo"
 )
 
 var (
@@ -61,6 +63,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Tracing.ServiceName == "" {
 		v.bad("tracing.service_name", "must not be empty")
+	}
+	if c.SLO.SpecFile != "" {
+		if _, err := slo.Load(c.SLO.SpecFile); err != nil {
+			v.bad("slo.spec_file", "%v", err)
+		}
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
