@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vigilhq/vigil/internal/config"
+	"github.com/vigilhq/vigil/slo"
+)
+
+// rulesFile is the name of the generated rule file in --out.
+const rulesFile = "slos.yaml"
+
+func cmdRules() command {
+	c := command{name: "rules", summary: "generate Prometheus recording and burn-rate alerting rules for the SLOs", usage: `
+Usage:
+  vigil rules generate [--out DIR] [--config FILE] [--min-events 100] [--runbook-url URL]
+
+Writes DIR/` + rulesFile + `: for each SLO (the seed SLOs, or the config's
+slo.spec_file) the error ratio over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO
+window, the objective, the error budget and its remaining share (Sloth's
+slo:* names), and multiwindow multi-burn-rate alerts (page at 14.4× over
+1h and 5m or 6× over 6h and 30m, ticket at 3× over 1d and 2h or 1× over 3d
+and 6h, for a 30-day window; scaled for others) that fire only with at
+least --min-events events in the long window. The file is checked with
+Prometheus' own rule loader and PromQL parser before it is written.
+
+Examples:
+  vigil rules generate --out /etc/prometheus/rules
+  vigil rules generate --config vigil.yaml --out alerts/rules && promtool check rules alerts/rules/` + rulesFile}
+	c.run = func(ctx context.Context, env *cmdEnv, args []string) error {
+		if len(args) == 0 || args[0] != "generate" {
+			if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+				newFlags(&c, env).Usage()
+				return nil
+			}
+			return errUsage("usage: vigil rules generate [--out DIR]")
+		}
+		fs := newFlags(&c, env)
+		out := fs.String("out", ".", "directory to write "+rulesFile+" to")
+		path := fs.String("config", "", "config file (YAML); empty means defaults plus environment")
+		minEvents := fs.Float64("min-events", 100, "fewest events in an alert's long window for it to fire")
+		runbook := fs.String("runbook-url", "", "runbook_url annotation of the alerts")
+		if done, err := parseFlags(fs, args[1:]); done {
+			return err
+		}
+		if *minEvents < 0 {
+			return errUsage("--min-events must not be negative, got %g", *minEvents)
+		}
+		env.warnUnknownEnv()
+		cfg, err := config.Load(*path, env.getenv)
+		if err != nil {
+			return err
+		}
+		specs := slo.Defaults()
+		if cfg.SLO.SpecFile != "" {
+			if specs, err = slo.Load(cfg.SLO.SpecFile); err != nil {
+				return err
+			}
+		}
+		groups, err := slo.Rules(specs, slo.RuleOptions{MinEvents: *minEvents, RunbookURL: *runbook})
+		if err != nil {
+			return err
+		}
+		b, err := slo.Marshal(groups)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		dst := filepath.Join(*out, rulesFile)
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		fmt.Fprintf(env.stdout, "wrote %s: %d SLOs, %d rule groups\n", dst, len(specs), len(groups.Groups))
+		return nil
+	}
+	return c
+}
