@@ -25,7 +25,7 @@ demo: setup build
 
 ## bench: decoder and end-to-end ingest benchmarks (figures go in docs/benchmarks.md).
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./ingest/ ./sim/ ./detect/
+	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./ingest/ ./sim/ ./detect/ ./slo/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

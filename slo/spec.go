@@ -70,11 +70,11 @@ type EnforcementSLI struct {
 	Within model.Duration `yaml:"within"`
 }
 
-// Window bounds: the alert windows are derived from the SLO window (the
-// SRE workbook's 30-day table, scaled), and below a day the shortest of
-// them would be under Prometheus' usual 5-minute rate resolution.
+// Window bounds: an SLO window must hold the longest burn-rate alert
+// window (3 days: the slow ticket), and the rate over the window itself
+// gets costly for Prometheus beyond a quarter.
 const (
-	minWindow = model.Duration(24 * time.Hour)
+	minWindow = model.Duration(3 * 24 * time.Hour)
 	maxWindow = model.Duration(90 * 24 * time.Hour)
 )
 
@@ -135,7 +135,7 @@ func (s Spec) validate(i int) []error {
 		bad("objective", "must be between 0 and 100 (exclusive), got %g", s.Objective)
 	}
 	if s.Window < minWindow || s.Window > maxWindow {
-		bad("window", "must be between %s and %s (the alert windows derive from it), got %s", minWindow, maxWindow, s.Window)
+		bad("window", "must be at least the longest alert window (%s) and at most %s, got %s", minWindow, maxWindow, s.Window)
 	}
 	kinds := 0
 	for _, set := range []bool{s.SLI.Ratio != nil, s.SLI.Latency != nil, s.SLI.Enforcement != nil} {

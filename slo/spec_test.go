@@ -50,7 +50,7 @@ func TestLoad(t *testing.T) {
 		"bad.yaml": {wantErr: []string{
 			`testdata/bad.yaml:2: slo "Login": name: must be 1–63 lower-case letters`,
 			`testdata/bad.yaml:2: slo "Login": objective: must be between 0 and 100 (exclusive), got 100`,
-			`testdata/bad.yaml:2: slo "Login": window: must be between 1d and 90d (the alert windows derive from it), got 2h`,
+			`testdata/bad.yaml:2: slo "Login": window: must be at least the longest alert window (3d) and at most 90d, got 2h`,
 			`testdata/bad.yaml:2: slo "Login": sli.ratio.events: unknown event type "session.create" (known: session.created,`,
 			`testdata/bad.yaml:2: slo "Login": sli.ratio.bad_reasons: must list at least one reason`,
 			`testdata/bad.yaml:9: slo "latency": sli: must set exactly one of ratio, latency or enforcement, got 2`,

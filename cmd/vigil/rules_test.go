@@ -33,7 +33,7 @@ func TestRulesGenerate(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = run(t, map[string]string{"VIGIL_SLO_SPEC_FILE": spec}, "rules", "generate", "--out", dir)
-	if err == nil || !strings.Contains(err.Error(), `slo "x": window: must be between 1d and 90d`) {
+	if err == nil || !strings.Contains(err.Error(), `slo "x": window: must be at least the longest alert window (3d)`) {
 		t.Errorf("a bad SLO file: %v, want an error naming the SLO and the field", err)
 	}
 	if _, _, err := run(t, nil, "rules"); exitCode(err) != 2 {
