@@ -26,6 +26,8 @@ type ReportOptions struct {
 	Worst int
 	// Thresholds are extra latency thresholds (ms) whose shares latency SLOs report.
 	Thresholds []float64
+	// TimeZone is the IANA zone the worst hours and days are cut in; "" is UTC.
+	TimeZone string
 }
 
 // SLOReport is the exact compliance of one SLO over the report interval.
@@ -47,7 +49,7 @@ type SLOReport struct {
 	BudgetRemaining *float64 `json:"budget_remaining"`
 	// Windows are the burn rates over the alert windows ending at To.
 	Windows []WindowBurn `json:"windows"`
-	// Worst are the buckets (hours, or days for intervals over two days) with the most bad events.
+	// Worst are the buckets (hours, or days for intervals over two days, in ReportOptions.TimeZone) with the most bad events.
 	Worst []Bucket `json:"worst"`
 	// Percentiles are exact latency percentiles in ms (latency SLOs), weighted by sample_rate.
 	Percentiles map[string]float64 `json:"percentiles,omitempty"`
@@ -61,6 +63,8 @@ type WindowBurn struct {
 	Good     float64  `json:"good"`
 	Bad      float64  `json:"bad"`
 	BurnRate *float64 `json:"burn_rate"` // nil without events
+	// Clipped is set when the window reaches back before the report's start and was cut there.
+	Clipped bool `json:"clipped"`
 }
 
 // Bucket is one interval of the worst list.
@@ -160,18 +164,23 @@ func reportOne(ctx context.Context, conn driver.Conn, s Spec, o ReportOptions) (
 	r := SLOReport{Name: s.Name, Objective: s.Objective, From: from.UTC(), To: o.To.UTC(), Windows: []WindowBurn{}, Worst: []Bucket{}}
 	budget := (100 - s.Objective) / 100
 	if s.SLI.Enforcement != nil {
+		// Each revoked family once (its first revocation in the interval);
+		// it is bad when a successful use came more than `within` after it.
 		r.Kind = "enforcement"
+		within := time.Duration(s.SLI.Enforcement.Within).Nanoseconds()
+		q := fmt.Sprintf(`SELECT count(), countIf(last_use_ns > revoked_ns + %d) FROM (
+			SELECT tenant, family_id, min(time_ns) AS revoked_ns FROM %s.events FINAL
+			WHERE type = 'session.revoked' AND family_id != '' AND %s GROUP BY tenant, family_id
+		) ANY LEFT JOIN (
+			SELECT tenant, family_id, max(time_ns) AS last_use_ns FROM %s.events FINAL
+			WHERE (type = 'session.validated' AND outcome = 'success' OR type = 'token.refreshed')
+			  AND family_id != '' AND time >= toDateTime(%d) GROUP BY tenant, family_id
+		) USING (tenant, family_id)`, within, o.Database, timeFilter(from, o.To, o.Exclude), o.Database, from.Unix())
 		var revoked, violated uint64
-		q := fmt.Sprintf("SELECT count() FROM %s.events FINAL WHERE type = 'session.revoked' AND %s", o.Database, timeFilter(from, o.To, o.Exclude))
-		if err := conn.QueryRow(ctx, q).Scan(&revoked); err != nil {
+		if err := conn.QueryRow(ctx, q).Scan(&revoked, &violated); err != nil {
 			return r, err
 		}
-		q = fmt.Sprintf(`SELECT uniqExact(id) FROM %s.anomalies WHERE detector = 'use_after_revocation'
-			AND window_start >= toDateTime(%d) AND window_start < toDateTime(%d)`, o.Database, from.Unix(), o.To.Unix())
-		if err := conn.QueryRow(ctx, q).Scan(&violated); err != nil {
-			return r, err
-		}
-		r.Good, r.Bad = float64(revoked)-float64(min(violated, revoked)), float64(min(violated, revoked))
+		r.Good, r.Bad = float64(revoked-violated), float64(violated)
 		r.fill(budget)
 		return r, nil
 	}
@@ -189,24 +198,28 @@ func reportOne(ctx context.Context, conn driver.Conn, s Spec, o ReportOptions) (
 	r.fill(budget)
 	for _, w := range RatioWindows {
 		start := o.To.Add(-w)
-		if start.Before(from) {
+		clipped := start.Before(from)
+		if clipped {
 			start = from
 		}
 		g, b, err := count(ctx, conn, sel, start, o.To, o.Exclude)
 		if err != nil {
 			return r, err
 		}
-		wb := WindowBurn{Window: window(w), Good: g, Bad: b}
+		wb := WindowBurn{Window: window(w), Good: g, Bad: b, Clipped: clipped}
 		if g+b > 0 {
 			wb.BurnRate = ptr(b / (g + b) / budget)
 		}
 		r.Windows = append(r.Windows, wb)
 	}
-	bucket, size := "toStartOfHour(time, 'UTC')", "hour"
-	if o.To.Sub(from) > 48*time.Hour {
-		bucket, size = "toStartOfDay(time, 'UTC')", "day"
+	tz := o.TimeZone
+	if tz == "" {
+		tz = "UTC"
 	}
-	_ = size
+	bucket := fmt.Sprintf("toStartOfHour(time, %s)", quoted([]string{tz}))
+	if o.To.Sub(from) > 48*time.Hour {
+		bucket = fmt.Sprintf("toStartOfDay(time, %s)", quoted([]string{tz}))
+	}
 	q := fmt.Sprintf(`SELECT toUnixTimestamp(%s) AS b, sumIf(%s, NOT (%s)) AS good, sumIf(%s, %s) AS bad
 		FROM %s WHERE %s AND %s GROUP BY b HAVING bad > 0 ORDER BY bad DESC, b LIMIT %d`,
 		bucket, sel.weight, sel.bad, sel.weight, sel.bad, sel.table, sel.where, timeFilter(from, o.To, o.Exclude), o.Worst)
@@ -231,7 +244,7 @@ func reportOne(ctx context.Context, conn driver.Conn, s Spec, o ReportOptions) (
 	}
 	if s.SLI.Latency != nil && r.Good+r.Bad > 0 {
 		var qs []float64
-		q := fmt.Sprintf(`SELECT quantilesExactWeighted(0.5, 0.9, 0.95, 0.99)(assumeNotNull(latency_ms), toUInt64(sample_rate)) FROM %s WHERE %s AND %s`,
+		q := fmt.Sprintf(`SELECT quantilesExactWeighted(0.5, 0.9, 0.95, 0.99)(assumeNotNull(latency_ms), toUInt64(round(least(sample_rate, 1e12) * 1000))) FROM %s WHERE %s AND %s`,
 			sel.table, sel.where, timeFilter(from, o.To, o.Exclude))
 		if err := conn.QueryRow(ctx, q).Scan(&qs); err != nil {
 			return r, err

@@ -54,6 +54,24 @@ func TestReportExact(t *testing.T) {
 	for i, l := range []float64{100, 150, 200, 250, 300} {
 		add(schemas.TypeTokenRefreshed, 2*time.Hour+time.Duration(i)*time.Minute, schemas.OutcomeNone, "", l, 1)
 	}
+	// Revocations: fa used 3 s after (inside 5 s), fb used 10 s after (not
+	// enforced), fc never used again.
+	for i, f := range []struct {
+		fam  string
+		at   time.Duration
+		used time.Duration
+	}{{"fa", time.Hour, 3 * time.Second}, {"fb", 2 * time.Hour, 10 * time.Second}, {"fc", 4 * time.Hour, -1}} {
+		n++
+		e := schemas.Event{ID: fmt.Sprint("r", i), Type: schemas.TypeSessionRevoked, Time: t0.Add(f.at), UserID: "u", SessionID: f.fam,
+			FamilyID: f.fam, Actor: schemas.ActorAdmin, Reason: "privilege_change", SampleRate: 1}
+		cols.Append(&e, 0, int64(n))
+		if f.used >= 0 {
+			n++
+			u := schemas.Event{ID: fmt.Sprint("u", i), Type: schemas.TypeTokenRefreshed, Time: t0.Add(f.at + f.used), UserID: "u",
+				SessionID: f.fam, FamilyID: f.fam, ParentTokenID: "p", TokenID: "t", SampleRate: 1}
+			cols.Append(&u, 0, int64(n))
+		}
+	}
 	sink := ingest.NewClickHouseSink(conn, db)
 	for range 2 { // a replayed batch: FINAL counts each event once
 		if err := sink.WriteEvents(ctx, &cols); err != nil {
@@ -61,17 +79,19 @@ func TestReportExact(t *testing.T) {
 		}
 	}
 	specs := slo.Defaults()
-	var validation, latency slo.Spec
+	var validation, latency, enforcement slo.Spec
 	for _, s := range specs {
 		switch s.Name {
 		case "validation-success":
 			validation = s
 		case "issuance-latency":
 			latency = s
+		case "revocation-enforcement":
+			enforcement = s
 		}
 	}
 	to := t0.Add(10 * time.Hour)
-	rep, err := slo.BuildReport(ctx, conn, []slo.Spec{validation, latency}, slo.ReportOptions{Database: db, From: t0, To: to, Thresholds: []float64{150}})
+	rep, err := slo.BuildReport(ctx, conn, []slo.Spec{validation, latency, enforcement}, slo.ReportOptions{Database: db, From: t0, To: to, Thresholds: []float64{150}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +130,12 @@ func TestReportExact(t *testing.T) {
 	}
 	if len(l.Shares) != 2 || l.Shares[0].Share != 0.6 || l.Shares[1].ThresholdMS != 150 || l.Shares[1].Share != 0.4 {
 		t.Errorf("latency shares = %+v, want 0.6 at 200 ms and 0.4 at 150 ms", l.Shares)
+	}
+
+	if e := rep.SLOs[2]; e.Good != 2 || e.Bad != 1 {
+		t.Errorf("enforcement good/bad = %g/%g, want 2/1 (fb used 10 s after its revocation)", e.Good, e.Bad)
+	} else {
+		eq("enforcement SLI", e.SLI, 200.0/3)
 	}
 
 	// A maintenance window over the outage hour, recomputed.

@@ -59,7 +59,8 @@ type RuleOptions struct {
 	RunbookURL string
 }
 
-// Rules returns the Prometheus rule groups for the specs: per SLO one group
+// Rules returns the Prometheus rule groups for the specs: per ratio or
+// latency SLO (enforcement SLIs have no live counter yet) one group
 // of recording rules (Sloth's slo:* names, so existing SLO dashboards work)
 // and one of multiwindow multi-burn-rate alerts. Every window's error ratio
 // is the increase of the bad counter over the increase of the total over
@@ -74,10 +75,24 @@ func Rules(specs []Spec, o RuleOptions) (rulefmt.RuleGroups, error) {
 	}
 	var groups rulefmt.RuleGroups
 	for _, s := range specs {
+		if s.SLI.Enforcement != nil {
+			continue // no live counter yet: a revocation's outcome is known only later
+		}
+		budget := (100 - s.Objective) / 100
+		for _, w := range o.Windows {
+			if th := w.Factor(time.Duration(s.Window)) * budget; th >= 1 {
+				return rulefmt.RuleGroups{}, fmt.Errorf("slo %q: the %s alert over %s would need an error ratio above %s, which cannot happen: raise the objective or shorten the window",
+					s.Name, w.Severity, window(w.Long), num(th))
+			}
+		}
 		groups.Groups = append(groups.Groups, recordingGroup(s), alertGroup(s, o))
 	}
 	return groups, nil
 }
+
+// Covered reports whether Rules generates rules for s: ratio and latency
+// SLIs, whose counters are exported while consuming.
+func Covered(s Spec) bool { return s.SLI.Enforcement == nil }
 
 // num renders a number for PromQL without float noise (0.001, not 0.0009999999999998899).
 func num(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }

@@ -71,6 +71,18 @@ func TestMarshalRejectsBadPromQL(t *testing.T) {
 	}
 }
 
+// TestRulesRejectAlertsThatCannotFire: an objective so loose for its
+// window that a burn threshold exceeds an error ratio of 1 is an error,
+// not a silently dead alert.
+func TestRulesRejectAlertsThatCannotFire(t *testing.T) {
+	s := slo.Defaults()[0]
+	s.Objective = 90
+	_, err := slo.Rules([]slo.Spec{s}, slo.RuleOptions{})
+	if err == nil || !strings.Contains(err.Error(), `slo "validation-success": the page alert over 1h would need an error ratio above 1.44`) {
+		t.Errorf("got %v, want an error naming the SLO, the alert and the impossible ratio", err)
+	}
+}
+
 // TestBurnFactors: the workbook's factors for 30 days, scaled for others.
 func TestBurnFactors(t *testing.T) {
 	const day = 24 * 60 * 60 * 1e9
@@ -114,22 +126,31 @@ func TestPromtool(t *testing.T) {
 func promtoolTests(t *testing.T, groups rulefmt.RuleGroups) []byte {
 	t.Helper()
 	const name = "validation-success"
-	var page rulefmt.Rule
+	var page, ticket rulefmt.Rule
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
-			if r.Alert == "VigilSLOErrorBudgetBurnPage" && r.Labels["slo"] == name {
+			if r.Labels["slo"] != name {
+				continue
+			}
+			switch r.Alert {
+			case "VigilSLOErrorBudgetBurnPage":
 				page = r
+			case "VigilSLOErrorBudgetBurnTicket":
+				ticket = r
 			}
 		}
 	}
-	if page.Alert == "" {
-		t.Fatal("no page alert for " + name)
+	if page.Alert == "" || ticket.Alert == "" {
+		t.Fatal("no page or ticket alert for " + name)
 	}
-	labels := map[string]string{"slo": name}
-	for k, v := range page.Labels {
-		labels[k] = v
+	fired := func(r rulefmt.Rule) []map[string]any {
+		labels := map[string]string{"slo": name}
+		for k, v := range r.Labels {
+			labels[k] = v
+		}
+		return []map[string]any{{"exp_labels": labels, "exp_annotations": r.Annotations}}
 	}
-	firing := []map[string]any{{"exp_labels": labels, "exp_annotations": page.Annotations}}
+	firing := fired(page)
 	none := []map[string]any{}
 	series := func(good, bad string) []map[string]string {
 		return []map[string]string{
@@ -140,16 +161,29 @@ func promtoolTests(t *testing.T, groups rulefmt.RuleGroups) []byte {
 	alert := func(at string, exp []map[string]any) map[string]any {
 		return map[string]any{"eval_time": at, "alertname": page.Alert, "exp_alerts": exp}
 	}
+	ticketAlert := func(at string, exp []map[string]any) map[string]any {
+		return map[string]any{"eval_time": at, "alertname": ticket.Alert, "exp_alerts": exp}
+	}
 	doc := map[string]any{
 		"rule_files":          []string{"slos.yaml"},
 		"evaluation_interval": "1m",
 		"tests": []map[string]any{
 			{
-				"name":         "a sustained 20x burn (2 % errors) pages within 5 minutes",
+				// After six clean hours the 6h window stays under 6x for
+				// 1.8 h: only the 1h/5m condition can page at 50 minutes.
+				"name":         "after clean hours, a sustained 20x burn (2 % errors) pages through the 1h/5m condition in under an hour",
 				"interval":     "1m",
-				"input_series": series("0+98x180", "0+2x180"),
+				"input_series": series("0+100x600", "0x360 0+2x240"),
 				"alert_rule_test": []map[string]any{
-					alert("0m", none), alert("5m", firing), alert("2h", firing),
+					alert("360m", none), alert("385m", none), alert("410m", firing), alert("8h", firing),
+				},
+			},
+			{
+				"name":         "a 5x burn (0.5 % errors) files a ticket and does not page",
+				"interval":     "1m",
+				"input_series": series("0+199x240", "0+1x240"),
+				"alert_rule_test": []map[string]any{
+					alert("3h", none), ticketAlert("3h", fired(ticket)), ticketAlert("0m", none),
 				},
 			},
 			{

@@ -75,7 +75,14 @@ Examples:
 		if err := os.WriteFile(dst, b, 0o644); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
-		fmt.Fprintf(env.stdout, "wrote %s: %d SLOs, %d rule groups\n", dst, len(specs), len(groups.Groups))
+		covered := 0
+		for _, s := range specs {
+			if slo.Covered(s) {
+				covered++
+			}
+		}
+		fmt.Fprintf(env.stdout, "wrote %s: %d rule groups for %d of %d SLOs (enforcement SLIs have no live counter yet; vigil slo report computes them)\n",
+			dst, len(groups.Groups), covered, len(specs))
 		return nil
 	}
 	return c

@@ -101,6 +101,9 @@ Examples:
 			}
 			o.From, o.To = m, m.AddDate(0, 1, 0)
 		default:
+			if *tz != "UTC" {
+				return errUsage("--tz applies to --month only; give --from/--to with their offsets")
+			}
 			if *fromS != "" {
 				if o.From, err = time.Parse(time.RFC3339, *fromS); err != nil {
 					return errUsage("--from: %v", err)
@@ -111,11 +114,15 @@ Examples:
 					return errUsage("--to: %v", err)
 				}
 			}
-			if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
-				return errUsage("--from must be before --to")
+			end := o.To
+			if end.IsZero() {
+				end = time.Now()
+			}
+			if !o.From.IsZero() && !o.From.Before(end) {
+				return errUsage("--from must be before --to (default now)")
 			}
 		}
-		o.Exclude, o.Thresholds = exclude, thresholds
+		o.Exclude, o.Thresholds, o.TimeZone = exclude, thresholds, *tz
 		env.warnUnknownEnv()
 		cfg, err := config.Load(*path, env.getenv)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 func TestRulesGenerate(t *testing.T) {
 	dir := t.TempDir()
 	out, _, err := run(t, nil, "rules", "generate", "--out", dir)
-	if err != nil || !strings.Contains(out, "5 SLOs, 10 rule groups") {
+	if err != nil || !strings.Contains(out, "8 rule groups for 4 of 5 SLOs") {
 		t.Fatalf("rules generate: %v\n%s", err, out)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "slos.yaml"))

@@ -63,6 +63,8 @@ func TestSLOReport(t *testing.T) {
 		{[]string{"--slo", "nope"}, `no SLO named "nope"`},
 		{[]string{"--month", "October"}, "--month: want YYYY-MM"},
 		{[]string{"--from", "2026-10-02T00:00:00Z", "--to", "2026-10-01T00:00:00Z"}, "--from must be before --to"},
+		{[]string{"--from", "2099-01-01T00:00:00Z"}, "--from must be before --to (default now)"},
+		{[]string{"--tz", "Europe/Berlin"}, "--tz applies to --month only"},
 		{[]string{"--exclude", "2026-10-02T00:00:00Z"}, "want T1/T2"},
 	} {
 		_, stderr, err := run(t, env, append([]string{"slo", "report"}, c.args...)...)
