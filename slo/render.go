@@ -47,8 +47,9 @@ func (r Report) WriteTable(w io.Writer, markdown bool) error {
 			return err
 		}
 	}
+	fmt.Fprintln(w)
 	for _, s := range r.SLOs {
-		fmt.Fprintf(w, "\n%s: %s → %s", s.Name, s.From.Format(time.RFC3339), s.To.Format(time.RFC3339))
+		fmt.Fprintf(w, "%s: %s → %s", s.Name, s.From.Format(time.RFC3339), s.To.Format(time.RFC3339))
 		if len(s.Percentiles) > 0 {
 			fmt.Fprintf(w, "; latency p50 %g ms, p90 %g ms, p95 %g ms, p99 %g ms", s.Percentiles["p50"], s.Percentiles["p90"], s.Percentiles["p95"], s.Percentiles["p99"])
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilhq/vigil/sim/score"
 	"github.com/vigilhq/vigil/sim/sessionapi"
 	"github.com/vigilhq/vigil/sim/truth"
+	"github.com/vigilhq/vigil/slo"
 )
 
 func cmdDemo() command {
@@ -292,6 +293,9 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	if err := demoScore(ctx, env, p, so.truthPath); err != nil {
 		return err
 	}
+	if err := demoSLOs(ctx, env, p, simCfg.Start, simCfg.Start.Add(simCfg.Duration)); err != nil {
+		return err
+	}
 	_, port, _ := net.SplitHostPort(addr)
 	say("\nexplore:")
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT type, count() FROM events FINAL GROUP BY type'", port)
@@ -327,6 +331,18 @@ func demoScore(ctx context.Context, env *cmdEnv, p *pipeline, truthPath string) 
 	}
 	fmt.Fprintf(env.stdout, "\nscorecard (vigil score: what vigil caught, how fast, what it got wrong)\n")
 	return rep.WriteTable(env.stdout)
+}
+
+// demoSLOs prints the exact SLO report over the simulated interval: the
+// reconnect storm's store outage shows in validation, refresh and login
+// availability.
+func demoSLOs(ctx context.Context, env *cmdEnv, p *pipeline, from, to time.Time) error {
+	rep, err := slo.BuildReport(ctx, p.conn, slo.Defaults(), slo.ReportOptions{Database: "vigil_demo", From: from, To: to.Add(time.Second)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "\nSLOs over the run (vigil slo report: exact, from ClickHouse)\n")
+	return rep.WriteTable(env.stdout, false)
 }
 
 // dlqMixer passes the simulator's messages on and mixes in one invalid

@@ -141,7 +141,8 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"ok: every message is in ClickHouse exactly once", "scorecard", "token_theft_replay", "credential_stuffing", "reconnect_storm"} {
+	for _, want := range []string{"ok: every message is in ClickHouse exactly once", "scorecard", "token_theft_replay", "credential_stuffing", "reconnect_storm",
+		"SLOs over the run", "validation-success"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
