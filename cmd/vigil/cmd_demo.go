@@ -40,9 +40,11 @@ TCP port), a private clickhouse-server in a temporary directory (or uses
 simulated session service with its revocation API, playing a default
 story: normal traffic, then token thefts, hijacked sessions, revocations
 the service fails to enforce, a credential-stuffing wave and a reconnect
-storm (1 in 200 messages is invalid, to show the dead-letter path). It prints live progress, then a summary read back from ClickHouse
-that checks nothing was lost, the scorecard (` + "`vigil score`" + `), and the
-commands to query what it stored.
+storm (1 in 200 messages is invalid, to show the dead-letter path). It
+prints live progress, then a summary read back from ClickHouse that checks
+nothing was lost, the scorecard (` + "`vigil score`" + `), the exact SLO report
+over the run (` + "`vigil slo report`" + `), and the commands to query what
+it stored.
 
 Examples:
   vigil demo
