@@ -8,7 +8,6 @@ import (
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
-	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 )
 
 // TestClickHouseHistoryRebuild runs the rebuild cases against the real
@@ -16,14 +15,9 @@ import (
 // (offset = index), inserted twice as a replayed batch would be, and
 // every cut must resume exactly.
 func TestClickHouseHistoryRebuild(t *testing.T) {
-	srv := testenv.ClickHouse(t)
-	conn := testenv.Conn(t, srv)
-	db := testenv.Database(t)
+	_, conn, db := testenv.MigratedDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
 	sink := ingest.NewClickHouseSink(conn, db)
 	hist := detect.NewClickHouseHistory(conn, db)
 	for i, tc := range rebuildCases() {

@@ -75,6 +75,24 @@ func (e *env) detectingIngesterWith(o detecting) *ingest.Ingester {
 	return in
 }
 
+// rotationCommitted has a detecting ingester consume a login and its
+// token rotation, commit them, raise nothing, and stop: the process goes
+// away with its detector state.
+func (e *env) rotationCommitted(created, rotation schemas.Event) {
+	e.t.Helper()
+	e.produceEvents(created, rotation)
+	var handed anomalySink
+	in := e.detectingIngester(group, &handed)
+	testenv.WaitFor(e.t, time.Minute, "the rotation committed", func() (bool, string) {
+		s := in.Stats()
+		return s.Events == 2 && s.Commits >= 1, ""
+	})
+	shutdown(e.t, in)
+	if ids := handed.ids(); len(ids) != 0 {
+		e.t.Fatalf("the rotation alone raised %v", ids)
+	}
+}
+
 func shutdown(t *testing.T, in *ingest.Ingester) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -135,17 +153,7 @@ func TestDetectAcrossRestart(t *testing.T) {
 	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
 
 	// First process: consumes the rotation, commits, and goes away.
-	e.produceEvents(created, rotation)
-	var first anomalySink
-	a := e.detectingIngester(group, &first)
-	testenv.WaitFor(t, time.Minute, "the rotation committed", func() (bool, string) {
-		s := a.Stats()
-		return s.Events == 2 && s.Commits >= 1, ""
-	})
-	shutdown(t, a)
-	if ids := first.ids(); len(ids) != 0 {
-		t.Fatalf("the rotation alone raised %v", ids)
-	}
+	e.rotationCommitted(created, rotation)
 
 	// The replay arrives while no process runs; the next one catches it.
 	e.produceEvents(replay)
@@ -232,14 +240,7 @@ func (failingHistory) LastSeen(context.Context, detect.HistoryQuery, func(string
 func TestRebuildGivesUp(t *testing.T) {
 	e, _, _ := newEnv(t, false)
 	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
-	e.produceEvents(created, rotation)
-	var first anomalySink
-	a := e.detectingIngester(group, &first)
-	testenv.WaitFor(t, time.Minute, "the rotation committed", func() (bool, string) {
-		s := a.Stats()
-		return s.Events == 2 && s.Commits >= 1, ""
-	})
-	shutdown(t, a)
+	e.rotationCommitted(created, rotation)
 
 	e.produceEvents(replay)
 	m := detect.NewMetrics(nil)

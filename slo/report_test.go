@@ -10,7 +10,6 @@ import (
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/schemas"
-	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 	"github.com/vigilhq/vigil/slo"
 )
 
@@ -19,14 +18,9 @@ import (
 // latency figures are the hand-computed ones, and an excluded maintenance
 // window is taken out of all of them.
 func TestReportExact(t *testing.T) {
-	srv := testenv.ClickHouse(t)
-	conn := testenv.Conn(t, srv)
-	db := testenv.Database(t)
+	_, conn, db := testenv.MigratedDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	var cols ingest.EventColumns
 	n := 0

@@ -11,7 +11,6 @@ import (
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/schemas"
-	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 	"github.com/vigilhq/vigil/slo"
 )
 
@@ -19,13 +18,8 @@ import (
 // prints the exact figures as JSON, a table or Markdown; bad flags are
 // usage errors that say what is wrong.
 func TestSLOReport(t *testing.T) {
-	srv := testenv.ClickHouse(t)
-	conn := testenv.Conn(t, srv)
-	db := testenv.Database(t)
+	srv, conn, db := testenv.MigratedDatabase(t)
 	ctx := context.Background()
-	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	var cols ingest.EventColumns
 	for i := range 1000 {

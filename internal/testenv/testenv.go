@@ -164,3 +164,18 @@ func TokenTheft(now time.Time) (created, rotation, replay schemas.Event) {
 	replay.ParentTokenID, replay.TokenID = "rt0", "rtX"
 	return created, rotation, replay
 }
+
+// MigratedDatabase returns the shared ClickHouse server, a connection and a
+// fresh database with every migration applied.
+func MigratedDatabase(t testing.TB) (*chserver.Server, driver.Conn, string) {
+	t.Helper()
+	srv := ClickHouse(t)
+	conn := Conn(t, srv)
+	db := Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
+		t.Fatalf("migrate %s: %v", db, err)
+	}
+	return srv, conn, db
+}
