@@ -48,16 +48,6 @@ func (s Severity) String() string {
 	return severityNames[s]
 }
 
-// ParseSeverity maps a name to its Severity; ok is false for unknown names.
-func ParseSeverity(name string) (s Severity, ok bool) {
-	for i := SeverityInfo; i <= SeverityCritical; i++ {
-		if severityNames[i] == name {
-			return i, true
-		}
-	}
-	return 0, false
-}
-
 // Anomaly is one finding of a detector about one subject. Its ID is
 // deterministic, so the same finding made twice (a replayed partition, two
 // processes during a rebalance) is the same row.

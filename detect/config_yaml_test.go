@@ -3,12 +3,12 @@ package detect_test
 import (
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/internal/config"
+	"github.com/vigilhq/vigil/internal/testenv"
 )
 
 // TestConfigYAML loads the `detect:` section through the real config loader,
@@ -94,7 +94,7 @@ func TestConfigYAML(t *testing.T) {
 				if got != nil {
 					t.Errorf("got a config with the error")
 				}
-				wantConfigErrors(t, err, tt.wantErr)
+				testenv.WantErrorLines(t, err, tt.wantErr)
 				return
 			}
 			if err != nil {
@@ -123,27 +123,5 @@ func TestConfigYAMLDefaults(t *testing.T) {
 		if !reflect.DeepEqual(c.Detect, detect.DefaultConfig()) {
 			t.Errorf("%q: got %+v, want the defaults", doc, c.Detect)
 		}
-	}
-}
-
-// wantConfigErrors checks that err has exactly one line per substring in want,
-// each containing its substring, in order.
-func wantConfigErrors(t *testing.T, err error, want []string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %d", len(want))
-	}
-	lines := strings.Split(err.Error(), "\n")
-	for i, w := range want {
-		if i >= len(lines) {
-			t.Errorf("missing error %d %q", i, w)
-			continue
-		}
-		if !strings.Contains(lines[i], w) {
-			t.Errorf("error %d = %q, want it to contain %q", i, lines[i], w)
-		}
-	}
-	if len(lines) != len(want) {
-		t.Errorf("got %d errors, want %d:\n%v", len(lines), len(want), err)
 	}
 }

@@ -26,6 +26,15 @@ func Load(path string) ([]Spec, error) {
 	return Parse(b, path)
 }
 
+// Configured returns the SLOs of the file at path, or the seed SLOs when
+// path is "" (the slo.spec_file config key).
+func Configured(path string) ([]Spec, error) {
+	if path == "" {
+		return Defaults(), nil
+	}
+	return Load(path)
+}
+
 // Parse is Load on bytes; name labels the errors.
 func Parse(b []byte, name string) ([]Spec, error) {
 	var f File

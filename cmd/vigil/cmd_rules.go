@@ -54,11 +54,9 @@ Examples:
 		if err != nil {
 			return err
 		}
-		specs := slo.Defaults()
-		if cfg.SLO.SpecFile != "" {
-			if specs, err = slo.Load(cfg.SLO.SpecFile); err != nil {
-				return err
-			}
+		specs, err := slo.Configured(cfg.SLO.SpecFile)
+		if err != nil {
+			return err
 		}
 		groups, err := slo.Rules(specs, slo.RuleOptions{MinEvents: *minEvents, RunbookURL: *runbook})
 		if err != nil {

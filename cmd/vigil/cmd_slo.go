@@ -129,11 +129,9 @@ Examples:
 			return err
 		}
 		o.Database = cfg.ClickHouse.Database
-		specs := slo.Defaults()
-		if cfg.SLO.SpecFile != "" {
-			if specs, err = slo.Load(cfg.SLO.SpecFile); err != nil {
-				return err
-			}
+		specs, err := slo.Configured(cfg.SLO.SpecFile)
+		if err != nil {
+			return err
 		}
 		if *name != "" {
 			var picked []slo.Spec

@@ -246,12 +246,10 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		p.stop(context.Background())
 		return nil, err
 	}
-	specs := slo.Defaults()
-	if cfg.SLO.SpecFile != "" {
-		if specs, err = slo.Load(cfg.SLO.SpecFile); err != nil {
-			p.stop(context.Background())
-			return nil, err
-		}
+	specs, err := slo.Configured(cfg.SLO.SpecFile)
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
 	}
 	slos, err := slo.NewSet(specs)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/internal/testenv"
 )
 
 // env returns a getenv backed by m.
@@ -31,28 +32,6 @@ func equal(t *testing.T, got *Config, want Config) {
 		gy, _ := g.Redacted()
 		wy, _ := want.Redacted()
 		t.Errorf("config mismatch\n--- got:\n%s\n--- want:\n%s", gy, wy)
-	}
-}
-
-// wantErrors checks that err has exactly one line per substring in want,
-// each containing its substring, in order.
-func wantErrors(t *testing.T, err error, want []string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %d", len(want))
-	}
-	lines := strings.Split(err.Error(), "\n")
-	for i, w := range want {
-		if i >= len(lines) {
-			t.Errorf("missing error %d %q", i, w)
-			continue
-		}
-		if !strings.Contains(lines[i], w) {
-			t.Errorf("error %d = %q, want it to contain %q", i, lines[i], w)
-		}
-	}
-	if len(lines) != len(want) {
-		t.Errorf("got %d errors, want %d:\n%v", len(lines), len(want), err)
 	}
 }
 
@@ -217,7 +196,7 @@ func TestLoadFiles(t *testing.T) {
 				if got != nil {
 					t.Errorf("got a config with the error")
 				}
-				wantErrors(t, err, tt.wantErr)
+				testenv.WantErrorLines(t, err, tt.wantErr)
 				return
 			}
 			if err != nil {
@@ -374,7 +353,7 @@ func TestParse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse([]byte(tt.yaml), "x.yaml", nil)
 			if tt.wantErr != nil {
-				wantErrors(t, err, tt.wantErr)
+				testenv.WantErrorLines(t, err, tt.wantErr)
 				return
 			}
 			if err != nil {
@@ -399,7 +378,7 @@ func TestValidateWithoutSource(t *testing.T) {
 	c.Kafka.SASL.Username = "u"
 	c.Admin.Listen = ":0"
 	c.Ingest.RetryMax = time.Millisecond
-	wantErrors(t, c.Validate(), []string{
+	testenv.WantErrorLines(t, c.Validate(), []string{
 		`kafka.dlq_topic: must differ from kafka.topic ("session-events")`,
 		`kafka.tls.cert_file: must be set with kafka.tls.key_file`,
 		`kafka.sasl.mechanism: must be set (one of plain, scram-sha-256, scram-sha-512) when kafka.sasl.username or kafka.sasl.password_file is`,
@@ -452,10 +431,10 @@ func TestTLSAndSASLFiles(t *testing.T) {
 	c := Default()
 	c.ClickHouse.TLS = TLS{Enabled: true, CertFile: cert, KeyFile: key, CAFile: filepath.Join(dir, "missing.pem")}
 	c.Kafka.SASL = SASL{Mechanism: "plain", Username: "u", PasswordFile: pw}
-	wantErrors(t, c.Validate(), []string{`clickhouse.tls.ca_file: ` + filepath.Join(dir, "missing.pem") + `: no such file or directory`})
+	testenv.WantErrorLines(t, c.Validate(), []string{`clickhouse.tls.ca_file: ` + filepath.Join(dir, "missing.pem") + `: no such file or directory`})
 
 	c.ClickHouse.TLS.CAFile = dir
-	wantErrors(t, c.Validate(), []string{`clickhouse.tls.ca_file: ` + dir + ` is a directory`})
+	testenv.WantErrorLines(t, c.Validate(), []string{`clickhouse.tls.ca_file: ` + dir + ` is a directory`})
 
 	// Files are only checked when TLS is enabled.
 	c.ClickHouse.TLS.Enabled = false
@@ -514,7 +493,7 @@ func TestEnvBadValues(t *testing.T) {
 		"VIGIL_KAFKA_TLS_ENABLED":       "yes please",
 		"VIGIL_CLICKHOUSE_DIAL_TIMEOUT": "soon",
 	}))
-	wantErrors(t, err, []string{
+	testenv.WantErrorLines(t, err, []string{
 		`VIGIL_KAFKA_SESSION_TIMEOUT (kafka.session_timeout): cannot parse "30" as a duration: add a unit, e.g. "30s"`,
 		`VIGIL_KAFKA_TLS_ENABLED (kafka.tls.enabled): cannot parse "yes please" as a boolean`,
 		`VIGIL_CLICKHOUSE_DIAL_TIMEOUT (clickhouse.dial_timeout): cannot parse "soon" as a duration`,
@@ -529,7 +508,7 @@ func TestEnvInvalidValuesNameTheVariable(t *testing.T) {
 		"VIGIL_INGEST_BATCH_SIZE":   "0",
 		"VIGIL_CLICKHOUSE_ADDR":     "",
 	}))
-	wantErrors(t, err, []string{
+	testenv.WantErrorLines(t, err, []string{
 		`VIGIL_KAFKA_BROKERS: kafka.brokers[1]: "k2" is not host:port`,
 		`VIGIL_CLICKHOUSE_ADDR: clickhouse.addr: must list at least one server`,
 		`VIGIL_CLICKHOUSE_DATABASE: clickhouse.database: "vigil-test" is not a valid database name`,

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,4 +179,27 @@ func MigratedDatabase(t testing.TB) (*chserver.Server, driver.Conn, string) {
 		t.Fatalf("migrate %s: %v", db, err)
 	}
 	return srv, conn, db
+}
+
+// WantErrorLines checks that err has exactly one line per substring in
+// want, each containing its substring, in order: the shape of vigil's
+// joined validation errors.
+func WantErrorLines(t testing.TB, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %d", len(want))
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, w := range want {
+		if i >= len(lines) {
+			t.Errorf("missing error %d %q", i, w)
+			continue
+		}
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("error %d = %q, want it to contain %q", i, lines[i], w)
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(lines), len(want), err)
+	}
 }
