@@ -7,7 +7,7 @@ import (
 )
 
 // Config is the `detect:` section of the vigil config file: the stream
-// detectors' switches, thresholds and state limits. docs/detectors.md
+// and window detectors' switches, thresholds and state limits. docs/detectors.md
 // explains each key and how to tune it.
 type Config struct {
 	// StateTTL forgets a family after this long without events; set it to
@@ -26,6 +26,12 @@ type Config struct {
 	SessionHijack SessionHijackConfig `yaml:"session_hijack"`
 	// UseAfterRevocation configures the use_after_revocation detector.
 	UseAfterRevocation UseAfterRevocationConfig `yaml:"use_after_revocation"`
+	// Window configures the window detectors' schedule, watermark, allowlists and baselines.
+	Window WindowConfig `yaml:"window"`
+	// LoginStorm configures the login_storm window detector.
+	LoginStorm LoginStormConfig `yaml:"login_storm"`
+	// SessionChurn configures the session_churn window detector.
+	SessionChurn SessionChurnConfig `yaml:"session_churn"`
 }
 
 // TokenReuseConfig tunes token_reuse.
@@ -77,6 +83,9 @@ func DefaultConfig() Config {
 			Enabled: true, Window: 10 * time.Minute, MaxTravelKMH: 1000, RealertAfter: 30 * time.Minute,
 		},
 		UseAfterRevocation: UseAfterRevocationConfig{Enabled: true, Grace: 5 * time.Second},
+		Window:             defaultWindowConfig(),
+		LoginStorm:         defaultLoginStorm(),
+		SessionChurn:       defaultSessionChurn(),
 	}
 }
 
@@ -122,5 +131,6 @@ func (c Config) Validate() error {
 	if c.UseAfterRevocation.Grace < 0 || c.UseAfterRevocation.Grace > time.Hour {
 		bad("use_after_revocation.grace", "must be between 0s and 1h, got %s", c.UseAfterRevocation.Grace)
 	}
+	c.validateWindows(bad)
 	return errors.Join(errs...)
 }

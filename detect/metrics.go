@@ -2,7 +2,7 @@ package detect
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are the stream detectors' Prometheus metrics. No label carries a
+// Metrics are the detectors' Prometheus metrics. No label carries a
 // user, session, token or address.
 type Metrics struct {
 	// Anomalies counts anomalies raised, by detector, kind, severity and shadow.
@@ -27,6 +27,16 @@ type Metrics struct {
 	RebuildsAbandoned prometheus.Counter
 	// HandoffSeconds is the time from reading an offending message to its anomaly being durable and handed on.
 	HandoffSeconds prometheus.Histogram
+	// WindowRoundSeconds is the time of one round of the window detectors.
+	WindowRoundSeconds prometheus.Histogram
+	// WindowErrors counts failed rounds of the window detectors (retried next round).
+	WindowErrors prometheus.Counter
+	// Watermark is the event time (unix seconds) up to which windows are complete.
+	Watermark prometheus.Gauge
+	// WindowLag is how far the last judged window ends behind the wall clock, in seconds.
+	WindowLag prometheus.Gauge
+	// WindowActive is 1 in the one process of the group that runs the window detectors.
+	WindowActive prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: unregistered).
@@ -68,8 +78,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_detect_handoff_seconds", Help: "Time from reading an offending message to its anomaly being durable and handed on.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		WindowRoundSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_detect_window_round_duration_seconds", Help: "Time of one round of the window detectors.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		WindowErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detect_window_errors_total", Help: "Failed rounds of the window detectors (retried next round).",
+		}),
+		Watermark: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detect_watermark_seconds", Help: "Event time (unix seconds) up to which stored events are complete for the window detectors.",
+		}),
+		WindowLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detect_window_lag_seconds", Help: "How far the end of the last judged window is behind the wall clock.",
+		}),
+		WindowActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detect_window_active", Help: "1 in the process of the consumer group that runs the window detectors (the owner of partition 0).",
+		}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.WindowRoundSeconds, m.WindowErrors, m.Watermark, m.WindowLag, m.WindowActive)
 		reg.MustRegister(m.Anomalies, m.Benign, m.Suppressed, m.Expired, m.Families, m.EventSeconds,
 			m.RebuildSeconds, m.RebuildEvents, m.RebuildErrors, m.RebuildsAbandoned, m.HandoffSeconds)
 	}

@@ -1,0 +1,73 @@
+package detect
+
+import (
+	"time"
+)
+
+// Watermark decides up to which event time the cluster's stored events
+// are complete: the minimum over partitions of their newest stored event,
+// less the allowed lateness. A partition whose newest event has not moved
+// for IdleAfter (wall clock) is left out, so a quiet or abandoned
+// partition does not stall every window forever; when every partition is
+// idle the newest event of all bounds it. It never goes back. A Watermark
+// is not safe for concurrent use.
+type Watermark struct {
+	lateness, idleAfter time.Duration
+	parts               map[int32]*watermarkPart
+	value               time.Time
+}
+
+type watermarkPart struct {
+	newest time.Time // newest stored event time
+	moved  time.Time // wall clock when newest last advanced
+}
+
+// NewWatermark returns a Watermark with no partitions.
+func NewWatermark(lateness, idleAfter time.Duration) *Watermark {
+	return &Watermark{lateness: lateness, idleAfter: idleAfter, parts: map[int32]*watermarkPart{}}
+}
+
+// Update records each partition's newest stored event time, as of the
+// wall-clock time now, and returns the watermark (zero, false while no
+// partition has any event). Partitions missing from newest keep what they
+// had.
+func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time, bool) {
+	for p, t := range newest {
+		st := w.parts[p]
+		if st == nil {
+			w.parts[p] = &watermarkPart{newest: t, moved: now}
+			continue
+		}
+		if t.After(st.newest) {
+			st.newest, st.moved = t, now
+		}
+	}
+	var low, high time.Time
+	active := false
+	for _, st := range w.parts {
+		if high.IsZero() || st.newest.After(high) {
+			high = st.newest
+		}
+		if now.Sub(st.moved) >= w.idleAfter {
+			continue
+		}
+		if !active || st.newest.Before(low) {
+			low = st.newest
+		}
+		active = true
+	}
+	if high.IsZero() {
+		return time.Time{}, false
+	}
+	v := high // every partition idle: nothing more is coming
+	if active {
+		v = low.Add(-w.lateness)
+	}
+	if v.After(w.value) {
+		w.value = v
+	}
+	return w.value, true
+}
+
+// Value returns the watermark as of the last Update.
+func (w *Watermark) Value() time.Time { return w.value }

@@ -1,0 +1,395 @@
+package detect
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Window detector names.
+const (
+	LoginStorm   = "login_storm"
+	SessionChurn = "session_churn"
+)
+
+// windowQuery is what a rule's SQL is built from: the window ends to judge
+// (every multiple of step in (from, to], unix seconds), the window length
+// and the allowlist filter.
+type windowQuery struct {
+	db             string
+	from, to, step int64
+	window         int64
+	filter         string // " AND ..." excluding allowlisted users and sources
+}
+
+// span bounds the events of every window ending in (from, to].
+func (q windowQuery) span() string {
+	return fmt.Sprintf("time >= toDateTime(%d) AND time < toDateTime(%d)", q.from-q.window, q.to)
+}
+
+// expand assigns each event to every window it falls in: the ends on the
+// grid in (t, t+window], kept if in (from, to].
+func (q windowQuery) expand() string {
+	return fmt.Sprintf("arrayJoin(arrayFilter(e -> e > %d AND e <= %d, arrayMap(i -> toUInt32((intDiv(toUInt32(time), %d) + 1 + i) * %d), range(%d)))) AS w_end",
+		q.from, q.to, q.step, q.step, q.window/q.step)
+}
+
+// A windowRow is one (window, subject) a rule's query returned: the
+// window end (unix seconds), the subject, the earliest event time and the
+// rule's measures (m) and facts (info), in the order the rule defines.
+type windowRow struct {
+	end                               int64
+	tenant, user, session, family, ip string
+	firstNS                           int64
+	m                                 []float64
+	info                              []string
+}
+
+// verdict is a rule's judgement of a row that fires.
+type verdict struct {
+	kind     string
+	severity Severity
+	evidence map[string]any
+}
+
+// windowRule is one SQL rule of a window detector. Rules with a baseline
+// judge a fleet-wide (per tenant) series whose first measure is compared
+// with its own history.
+type windowRule struct {
+	detector string
+	name     string // the rule; the episode key and the anomaly id use it
+	window   time.Duration
+	shadow   bool
+	baseline bool
+	floor    float64                     // the baseline's absolute floor
+	key      func(r *windowRow) []string // the subject an episode is about, after the tenant
+	sql      func(q windowQuery) string
+	judge    func(r *windowRow, b *Baseline) (verdict, bool)
+}
+
+// quote returns s as a ClickHouse string literal.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// allowFilter is the SQL condition leaving out allowlisted users and sources.
+func allowFilter(c WindowConfig) string {
+	var b strings.Builder
+	if len(c.AllowUsers) > 0 {
+		fmt.Fprintf(&b, " AND user_id NOT IN (%s)", quoteList(c.AllowUsers))
+	}
+	for _, s := range c.AllowCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			continue // Validate rejected it
+		}
+		p = p.Masked()
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			lo := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+			hi := lo | uint32(uint64(1)<<(32-p.Bits())-1)
+			fmt.Fprintf(&b, " AND NOT (position(ip, ':') = 0 AND IPv4StringToNum(ip) BETWEEN %d AND %d)", lo, hi)
+			continue
+		}
+		n := p.Bits() / 8
+		a := p.Addr().As16()
+		fmt.Fprintf(&b, " AND NOT (position(ip, ':') > 0 AND substring(IPv6StringToNum(ip), 1, %d) = unhex('%X'))", max(n, 1), a[:max(n, 1)])
+		if n == 0 { // ::/0 allows every IPv6 source
+			b.Reset()
+			b.WriteString(" AND position(ip, ':') = 0")
+		}
+	}
+	return b.String()
+}
+
+const target = "if(user_id = '', concat('?', id), user_id) AS target"
+
+// rules returns the enabled window rules of cfg.
+func (c Config) windowRules() []*windowRule {
+	var rs []*windowRule
+	ls, sc := c.LoginStorm, c.SessionChurn
+	if ls.Enabled {
+		rs = append(rs, stuffingRule(ls), distributedRule(ls), bruteForceRule(ls), reconnectRule(ls))
+	}
+	if sc.Enabled {
+		rs = append(rs, endBurstRule(sc), shortSessionsRule(sc), sessionFloodRule(sc), refreshLoopRule(sc))
+	}
+	return rs
+}
+
+func severityBy(high, critical bool) Severity {
+	switch {
+	case critical:
+		return SeverityCritical
+	case high:
+		return SeverityHigh
+	}
+	return SeverityMedium
+}
+
+// stuffingRule: one source tries many accounts, few times each, mostly failing.
+func stuffingRule(c LoginStormConfig) *windowRule {
+	s := c.Stuffing
+	return &windowRule{
+		detector: LoginStorm, name: "stuffing", window: s.Window, shadow: c.Shadow,
+		key: func(r *windowRow) []string { return []string{r.ip} },
+		sql: func(q windowQuery) string {
+			return `SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, ip AS o_ip, min(time_ns) AS first_ns,
+  [toFloat64(uniqExact(id)), toFloat64(uniqExactIf(id, type = 'login.failed')), toFloat64(uniqExact(target)),
+   toFloat64(uniqExactIf(id, type = 'session.created')), toFloat64(uniqExactIf(id, reason = 'unknown_user'))] AS m,
+  [toString(any(asn)), any(country)] AS info
+FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, ` + target + `, ` + q.expand() + `
+      FROM ` + q.db + `.events
+      WHERE type IN ('session.created', 'login.failed') AND ip != '' AND ` + q.span() + q.filter + `)
+GROUP BY w_end, tenant, ip
+HAVING uniqExact(target) >= ` + fmt.Sprint(s.MinTargets)
+		},
+		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
+			attempts, failures, targets, successes, unknown := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4]
+			if failures < s.MinFailureRatio*attempts || attempts > s.MaxAttemptsPerTarget*targets {
+				return verdict{}, false
+			}
+			big := targets >= 5*float64(s.MinTargets)
+			return verdict{kind: "credential_stuffing", severity: severityBy(big || successes > 0, big && successes > 0), evidence: map[string]any{
+				"attempts": attempts, "failures": failures, "accounts": targets, "successes": successes, "unknown_users": unknown,
+				"asn": r.info[0], "country": r.info[1],
+			}}, true
+		},
+	}
+}
+
+// distributedRule: many hostile sources (each failing on two or more
+// accounts) together try many accounts: stuffing (many unknown user
+// names) or spraying (a few passwords against real accounts).
+func distributedRule(c LoginStormConfig) *windowRule {
+	d := c.Distributed
+	return &windowRule{
+		detector: LoginStorm, name: "distributed", window: d.Window, shadow: c.Shadow,
+		key: func(*windowRow) []string { return nil },
+		sql: func(q windowQuery) string {
+			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, argMax(ip, f) AS o_ip, min(first) AS first_ns,
+  [toFloat64(count()), toFloat64(sum(f)), toFloat64(sum(a)), toFloat64(length(groupUniqArrayArray(tg))),
+   toFloat64(uniqExact(asn)), toFloat64(sum(s)), toFloat64(sum(u)), toFloat64(uniqExact(country))] AS m,
+  [toString(argMax(asn, f))] AS info
+FROM (
+  SELECT w_end, tenant, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a, uniqExactIf(id, type = 'login.failed') AS f,
+         uniqExactIf(id, type = 'session.created') AS s, uniqExactIf(id, reason = 'unknown_user') AS u,
+         groupUniqArray(target) AS tg, min(time_ns) AS first
+  FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, `+target+`, `+q.expand()+`
+        FROM `+q.db+`.events
+        WHERE type IN ('session.created', 'login.failed') AND ip != '' AND `+q.span()+q.filter+`)
+  GROUP BY w_end, tenant, ip
+  HAVING f >= 2 AND f >= %g * a AND length(tg) >= 2
+)
+GROUP BY w_end, tenant
+HAVING count() >= %d AND sum(f) >= %d`, d.MinFailureRatio, d.MinSources, d.MinFailures)
+		},
+		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
+			sources, failures, attempts, targets, asns, successes, unknown, countries := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4], r.m[5], r.m[6], r.m[7]
+			if targets < float64(d.MinTargets) {
+				return verdict{}, false
+			}
+			kind := "password_spraying"
+			if unknown >= 0.1*failures {
+				kind = "credential_stuffing"
+			}
+			big := failures >= 10*float64(d.MinFailures)
+			return verdict{kind: kind, severity: severityBy(big || successes > 0, big && successes > 0), evidence: map[string]any{
+				"sources": sources, "attempts": attempts, "failures": failures, "accounts": targets, "successes": successes,
+				"unknown_users": unknown, "asns": asns, "countries": countries, "top_asn": r.info[0], "top_source": r.ip,
+			}}, true
+		},
+	}
+}
+
+// bruteForceRule: one account tried from many sources.
+func bruteForceRule(c LoginStormConfig) *windowRule {
+	b := c.BruteForce
+	return &windowRule{
+		detector: LoginStorm, name: "brute_force", window: b.Window, shadow: c.Shadow,
+		key: func(r *windowRow) []string { return []string{r.user} },
+		sql: func(q windowQuery) string {
+			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
+  [toFloat64(uniqExact(id)), toFloat64(uniqExactIf(id, type = 'login.failed')), toFloat64(uniqExact(ip)),
+   toFloat64(uniqExactIf(id, type = 'session.created')), toFloat64(uniqExact(asn)), toFloat64(uniqExact(country))] AS m,
+  emptyArrayString() AS info
+FROM (SELECT id, type, tenant, user_id, ip, time_ns, asn, country, `+q.expand()+`
+      FROM `+q.db+`.events
+      WHERE type IN ('session.created', 'login.failed') AND user_id != '' AND `+q.span()+q.filter+`)
+GROUP BY w_end, tenant, user_id
+HAVING uniqExactIf(id, type = 'login.failed') >= %d AND uniqExact(ip) >= %d`, b.MinFailures, b.MinSources)
+		},
+		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
+			attempts, failures, sources, successes, asns, countries := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4], r.m[5]
+			if failures < 0.5*attempts {
+				return verdict{}, false
+			}
+			big := failures >= 10*float64(b.MinFailures)
+			return verdict{kind: "brute_force", severity: severityBy(big || successes > 0, big && successes > 0), evidence: map[string]any{
+				"attempts": attempts, "failures": failures, "sources": sources, "successes": successes, "asns": asns, "countries": countries,
+			}}, true
+		},
+	}
+}
+
+// vigilRevocation leaves out vigil's own revocations: ending attackers'
+// sessions is not churn.
+const vigilRevocation = "(type = 'session.revoked' AND actor = 'vigil')"
+
+// reconnectRule: a surge of successful logins by users whose session was
+// lost (ended other than routinely) shortly before, judged against the
+// tenant's baseline. An SRE signal, not a security one.
+func reconnectRule(c LoginStormConfig) *windowRule {
+	rc := c.Reconnect
+	lost := fmt.Sprintf("type IN ('session.expired', 'session.revoked') AND NOT %s AND user_id != ''", vigilRevocation)
+	if len(rc.RoutineEndReasons) > 0 {
+		lost += " AND reason NOT IN (" + quoteList(rc.RoutineEndReasons) + ")"
+	}
+	return &windowRule{
+		detector: LoginStorm, name: "reconnect", window: rc.Window, shadow: c.Shadow, baseline: true, floor: float64(rc.MinLogins),
+		key: func(*windowRow) []string { return nil },
+		sql: func(q windowQuery) string {
+			// Each login is matched with its user's losses over the whole
+			// span and counts when one came within lookback before it, so
+			// the answer for a window does not depend on the span read.
+			look := int64(rc.Lookback / time.Second)
+			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
+  [toFloat64(uniqExact(id)), toFloat64(uniqExact(user_id)), toFloat64(uniqExact(device_id))] AS m, emptyArrayString() AS info
+FROM (SELECT id, tenant, user_id, device_id, time_ns, time, `+q.expand()+`
+      FROM (SELECT id, tenant, user_id, device_id, time_ns, time, lost
+            FROM (SELECT id, tenant, user_id, device_id, time_ns, time FROM `+q.db+`.events
+                  WHERE type = 'session.created' AND user_id != '' AND `+q.span()+q.filter+`)
+            ANY INNER JOIN (SELECT tenant, user_id, groupArray(toUInt32(time)) AS lost FROM `+q.db+`.events
+                  WHERE %s AND time >= toDateTime(%d) AND time < toDateTime(%d) GROUP BY tenant, user_id) USING (tenant, user_id))
+      ARRAY JOIN lost AS lost_at
+      WHERE lost_at <= toUInt32(time) AND lost_at + %d > toUInt32(time))
+GROUP BY w_end, tenant`, lost, q.from-q.window-look, q.to, look)
+		},
+		judge: func(r *windowRow, b *Baseline) (verdict, bool) {
+			if !b.Exceeded(r.m[0]) {
+				return verdict{}, false
+			}
+			return verdict{kind: "reconnect_storm", severity: severityBy(r.m[0] >= 10*b.Threshold, false), evidence: map[string]any{
+				"relogins": r.m[0], "users": r.m[1], "devices": r.m[2], "baseline": b,
+			}}, true
+		},
+	}
+}
+
+// endBurstRule: a burst of session expiries and revocations against the
+// tenant's baseline (a bad signing-key rotation, a purge).
+func endBurstRule(c SessionChurnConfig) *windowRule {
+	e := c.EndBurst
+	return &windowRule{
+		detector: SessionChurn, name: "end_burst", window: e.Window, shadow: c.Shadow, baseline: true, floor: float64(e.MinEnds),
+		key: func(*windowRow) []string { return nil },
+		sql: func(q windowQuery) string {
+			return `SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
+  [toFloat64(uniqExact(id)), toFloat64(uniqExact(user_id)), toFloat64(uniqExactIf(id, type = 'session.revoked'))] AS m,
+  topK(3)(reason) AS info
+FROM (SELECT id, type, tenant, user_id, reason, time_ns, ` + q.expand() + `
+      FROM ` + q.db + `.events
+      WHERE type IN ('session.expired', 'session.revoked') AND NOT ` + vigilRevocation + ` AND ` + q.span() + q.filter + `)
+GROUP BY w_end, tenant`
+		},
+		judge: func(r *windowRow, b *Baseline) (verdict, bool) {
+			if !b.Exceeded(r.m[0]) {
+				return verdict{}, false
+			}
+			return verdict{kind: "end_burst", severity: severityBy(r.m[0] >= 10*b.Threshold, false), evidence: map[string]any{
+				"ends": r.m[0], "users": r.m[1], "revocations": r.m[2], "top_reasons": r.info, "baseline": b,
+			}}, true
+		},
+	}
+}
+
+// shortSessionsRule: many of the sessions ending in the window lived
+// less than max_lifetime (clients thrown out right after logging in).
+func shortSessionsRule(c SessionChurnConfig) *windowRule {
+	s := c.ShortSessions
+	life := s.MaxLifetime.Nanoseconds()
+	return &windowRule{
+		detector: SessionChurn, name: "short_sessions", window: s.Window, shadow: c.Shadow,
+		key: func(*windowRow) []string { return nil },
+		sql: func(q windowQuery) string {
+			short := fmt.Sprintf("created_ns > 0 AND time_ns >= created_ns AND time_ns - created_ns <= %d", life)
+			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, minIf(time_ns, %s) AS first_ns,
+  [toFloat64(uniqExactIf(session_id, %s)), toFloat64(uniqExact(session_id))] AS m, emptyArrayString() AS info
+FROM (SELECT session_id, tenant, time_ns, `+q.expand()+`
+      FROM `+q.db+`.events
+      WHERE type IN ('session.logout', 'session.expired', 'session.revoked') AND NOT `+vigilRevocation+`
+        AND session_id != '' AND `+q.span()+q.filter+`)
+ANY LEFT JOIN (SELECT session_id, min(time_ns) AS created_ns FROM `+q.db+`.events
+    WHERE type = 'session.created' AND session_id != '' AND time >= toDateTime(%d) AND time < toDateTime(%d)
+    GROUP BY session_id) USING session_id
+GROUP BY w_end, tenant
+HAVING uniqExactIf(session_id, %s) >= %d`, short, short, q.from-q.window-int64(s.MaxLifetime/time.Second)-1, q.to, short, s.MinSessions)
+		},
+		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
+			short, ended := r.m[0], r.m[1]
+			if short < s.MinShare*ended {
+				return verdict{}, false
+			}
+			return verdict{kind: "short_sessions", severity: SeverityMedium, evidence: map[string]any{
+				"short_sessions": short, "ended_sessions": ended, "max_lifetime": s.MaxLifetime.String(),
+			}}, true
+		},
+	}
+}
+
+// sessionFloodRule: one user creates many sessions.
+func sessionFloodRule(c SessionChurnConfig) *windowRule {
+	f := c.SessionFlood
+	return &windowRule{
+		detector: SessionChurn, name: "session_flood", window: f.Window, shadow: c.Shadow,
+		key: func(r *windowRow) []string { return []string{r.user} },
+		sql: func(q windowQuery) string {
+			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
+  [toFloat64(uniqExact(id)), toFloat64(uniqExact(device_id)), toFloat64(uniqExact(ip))] AS m, emptyArrayString() AS info
+FROM (SELECT id, tenant, user_id, device_id, ip, time_ns, `+q.expand()+`
+      FROM `+q.db+`.events
+      WHERE type = 'session.created' AND user_id != '' AND `+q.span()+q.filter+`)
+GROUP BY w_end, tenant, user_id
+HAVING uniqExact(id) >= %d`, f.MinSessions)
+		},
+		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
+			return verdict{kind: "session_flood", severity: severityBy(r.m[0] >= 10*float64(f.MinSessions), false), evidence: map[string]any{
+				"sessions": r.m[0], "devices": r.m[1], "sources": r.m[2],
+			}}, true
+		},
+	}
+}
+
+// refreshLoopRule: one family refreshes far more often than an access
+// token's lifetime needs (a client stuck in a loop, or a scripted abuse).
+func refreshLoopRule(c SessionChurnConfig) *windowRule {
+	l := c.RefreshLoop
+	return &windowRule{
+		detector: SessionChurn, name: "refresh_loop", window: l.Window, shadow: c.Shadow,
+		key: func(r *windowRow) []string { return []string{r.family} },
+		sql: func(q windowQuery) string {
+			return fmt.Sprintf(`SELECT w_end, tenant, min(user_id) AS o_user, min(session_id) AS o_session, family_id AS o_family, min(ip) AS o_ip, min(time_ns) AS first_ns,
+  [toFloat64(uniqExact(id)), toFloat64(uniqExact(ip))] AS m, emptyArrayString() AS info
+FROM (SELECT id, tenant, user_id, session_id, family_id, ip, time_ns, `+q.expand()+`
+      FROM `+q.db+`.events
+      WHERE type = 'token.refreshed' AND family_id != '' AND `+q.span()+q.filter+`)
+GROUP BY w_end, tenant, family_id
+HAVING uniqExact(id) >= %d`, l.MinRefreshes)
+		},
+		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
+			return verdict{kind: "refresh_loop", severity: severityBy(r.m[0] >= 10*float64(l.MinRefreshes), false), evidence: map[string]any{
+				"refreshes": r.m[0], "sources": r.m[1],
+			}}, true
+		},
+	}
+}
