@@ -45,8 +45,9 @@ type Windows struct {
 	rules   []*windowRule
 	filter  string
 	step    int64
-	last    int64            // end of the last window judged, unix seconds; 0 before the first
-	open    map[string]int64 // episode key → end of the last window that fired
+	last    int64                       // end of the last window judged, unix seconds; 0 before the first
+	open    map[string]int64            // episode key → end of the last window that fired
+	covered map[string]map[string]int64 // many-source rule and tenant → address → end of the last window that listed it
 	buckets map[*windowRule]*bucketCache
 	first   int64 // unix seconds of the earliest stored event; 0 while unknown
 }
@@ -76,7 +77,7 @@ func NewWindows(cfg Config, o WindowOptions) (*Windows, error) {
 		o.Now = time.Now
 	}
 	w := &Windows{cfg: cfg, o: o, rules: rules, filter: allowFilter(cfg.Window), step: int64(cfg.Window.Interval / time.Second),
-		open: map[string]int64{}, buckets: map[*windowRule]*bucketCache{}}
+		open: map[string]int64{}, covered: map[string]map[string]int64{}, buckets: map[*windowRule]*bucketCache{}}
 	for _, r := range rules {
 		if r.baseline {
 			w.buckets[r] = &bucketCache{vals: map[int64]map[string]float64{}}
@@ -90,6 +91,7 @@ func NewWindows(cfg Config, o WindowOptions) (*Windows, error) {
 func (w *Windows) reset() {
 	w.last = 0
 	clear(w.open)
+	clear(w.covered)
 }
 
 // Step returns the grid every window ends on (detect.window.interval).
@@ -157,30 +159,63 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 		})
 		rows[i] = rs
 	}
-	// Everything is read: judge, in window order.
+	// Everything is read: judge, window by window, the rules in order.
+	type ref struct{ rule, row int }
+	var order []ref
+	for i := range rows {
+		for j := range rows[i] {
+			order = append(order, ref{i, j})
+		}
+	}
+	slices.SortStableFunc(order, func(a, b ref) int {
+		return cmp.Or(cmp.Compare(rows[a.rule][a.row].end, rows[b.rule][b.row].end), cmp.Compare(a.rule, b.rule))
+	})
 	now := w.o.Now()
 	realert := int64(w.cfg.Window.RealertAfter / time.Second)
 	var out []Anomaly
-	for i, r := range w.rules {
-		for j := range rows[i] {
-			row := &rows[i][j]
-			var b *Baseline
-			if r.baseline {
-				bl := w.baselineOf(r, row.end, row.tenant)
-				b = &bl
-			}
-			v, fire := r.judge(row, b)
-			if !fire {
-				continue
-			}
-			key := episodeKey(r, row.tenant, r.key(row))
-			if last, ok := w.open[key]; ok && row.end-last <= realert {
-				w.open[key] = row.end
+	for _, o := range order {
+		r, row := w.rules[o.rule], &rows[o.rule][o.row]
+		var b *Baseline
+		if r.baseline {
+			bl := w.baselineOf(r, row.end, row.tenant)
+			b = &bl
+		}
+		v, fire := r.judge(row, b)
+		if !fire {
+			continue
+		}
+		if r.coveredBy != "" {
+			if at, ok := w.covered[r.detector+"\x00"+r.coveredBy+"\x00"+row.tenant][row.ip]; ok && row.end-at <= realert {
 				w.o.Metrics.Suppressed.WithLabelValues(r.detector).Inc()
 				continue
 			}
+		}
+		if len(v.sources) > 0 {
+			ck := r.detector + "\x00" + r.name + "\x00" + row.tenant
+			if w.covered[ck] == nil {
+				w.covered[ck] = map[string]int64{}
+			}
+			for _, ip := range v.sources {
+				w.covered[ck][ip] = row.end
+			}
+		}
+		key := episodeKey(r, v.kind, row.tenant, r.key(row))
+		if last, ok := w.open[key]; ok && row.end-last <= realert {
 			w.open[key] = row.end
-			out = append(out, w.anomaly(r, row, v, now))
+			w.o.Metrics.Suppressed.WithLabelValues(r.detector).Inc()
+			continue
+		}
+		w.open[key] = row.end
+		out = append(out, w.anomaly(r, row, v, now))
+	}
+	for k, m := range w.covered {
+		for ip, at := range m {
+			if hi-at > realert {
+				delete(m, ip)
+			}
+		}
+		if len(m) == 0 {
+			delete(w.covered, k)
 		}
 	}
 	for k, last := range w.open {
@@ -199,8 +234,10 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 	return out, nil
 }
 
-func episodeKey(r *windowRule, tenant string, subject []string) string {
-	return r.detector + "\x00" + r.name + "\x00" + tenant + "\x00" + strings.Join(subject, "\x00")
+// episodeKey identifies a subject's episode: the rule, the kind it found,
+// the tenant and the rule's subject.
+func episodeKey(r *windowRule, kind, tenant string, subject []string) string {
+	return r.detector + "\x00" + r.name + "\x00" + kind + "\x00" + tenant + "\x00" + strings.Join(subject, "\x00")
 }
 
 func (w *Windows) anomaly(r *windowRule, row *windowRow, v verdict, now time.Time) Anomaly {
@@ -213,7 +250,7 @@ func (w *Windows) anomaly(r *windowRule, row *windowRow, v verdict, now time.Tim
 		first = start
 	}
 	return Anomaly{
-		ID:       AnomalyID(r.detector, append([]string{r.name, row.tenant}, r.key(row)...), start),
+		ID:       AnomalyID(r.detector, append([]string{r.name, v.kind, row.tenant}, r.key(row)...), start),
 		Detector: r.detector, Kind: v.kind, Severity: v.severity, Shadow: r.shadow,
 		Tenant: row.tenant, UserID: row.user, SessionID: row.session, FamilyID: row.family, IP: row.ip,
 		Evidence: string(ev), FirstEventTime: first, DetectedAt: now,
@@ -349,17 +386,17 @@ func (w *Windows) pruneBuckets(hi int64) {
 // a rebalance) does not raise a subject still firing again.
 func (w *Windows) Seed(ctx context.Context, at time.Time) error {
 	since := at.Add(-w.cfg.Window.RealertAfter)
-	rows, err := w.o.Conn.Query(ctx, fmt.Sprintf(`SELECT detector, evidence, tenant, user_id, family_id, ip, toUInt32(window_end)
+	rows, err := w.o.Conn.Query(ctx, fmt.Sprintf(`SELECT detector, kind, evidence, tenant, user_id, family_id, ip, toUInt32(window_end)
 FROM %s.anomalies WHERE detector IN ('%s', '%s') AND window_end >= toDateTime(%d)`, w.o.Database, LoginStorm, SessionChurn, since.Unix()))
 	if err != nil {
 		return fmt.Errorf("detect: seed window episodes: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var det, evidence string
+		var det, kind, evidence string
 		var row windowRow
 		var end uint32
-		if err := rows.Scan(&det, &evidence, &row.tenant, &row.user, &row.family, &row.ip, &end); err != nil {
+		if err := rows.Scan(&det, &kind, &evidence, &row.tenant, &row.user, &row.family, &row.ip, &end); err != nil {
 			return fmt.Errorf("detect: seed window episodes: %w", err)
 		}
 		var e struct {
@@ -368,7 +405,7 @@ FROM %s.anomalies WHERE detector IN ('%s', '%s') AND window_end >= toDateTime(%d
 		_ = json.Unmarshal([]byte(evidence), &e)
 		for _, r := range w.rules {
 			if r.detector == det && r.name == e.Rule {
-				k := episodeKey(r, row.tenant, r.key(&row))
+				k := episodeKey(r, kind, row.tenant, r.key(&row))
 				w.open[k] = max(w.open[k], int64(end))
 			}
 		}

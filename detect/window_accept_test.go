@@ -161,3 +161,22 @@ func ids(as []detect.Anomaly) []string {
 	slices.Sort(out)
 	return out
 }
+
+func TestDebugSpray(t *testing.T) {
+	cfg := sim.Config{Seed: 3, Users: 4000, Tenants: 3, Rate: 200, Start: simStart, Duration: 27 * time.Minute, Scenarios: windowScenarios[:4]}
+	recs, _, _, conn, db := liveWindows(t, cfg, detect.DefaultConfig(), 10)
+	for _, r := range recs {
+		t.Logf("%s %s %s..%s users=%v ips=%d events=%d first=%s skipped=%v", r.Instance, r.Tenant, r.Start.Sub(simStart), r.End.Sub(simStart), r.UserIDs, len(r.IPs), r.Events, r.FirstOffending.Sub(simStart), r.Skipped)
+	}
+	rows, err := conn.Query(context.Background(), "SELECT tenant, ip, count(), uniqExact(user_id), countIf(type='login.failed'), min(time), max(time) FROM "+db+".events WHERE type IN ('login.failed','session.created') AND time >= toDateTime(?) AND time < toDateTime(?) GROUP BY tenant, ip HAVING count() >= 3 ORDER BY count() DESC LIMIT 40", simStart.Add(18*time.Minute).Unix(), simStart.Add(19*time.Minute).Unix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var ten, ip string
+		var n, u, f uint64
+		var a, b time.Time
+		rows.Scan(&ten, &ip, &n, &u, &f, &a, &b)
+		t.Log(ten, ip, n, u, f, a.Sub(simStart), b.Sub(simStart))
+	}
+}

@@ -51,7 +51,13 @@ type verdict struct {
 	kind     string
 	severity Severity
 	evidence map[string]any
+	// sources are the addresses a many-source finding covers: while its
+	// episode is open, rules with coveredBy naming it skip them.
+	sources []string
 }
+
+// maxSources bounds the addresses a many-source finding remembers.
+const maxSources = 1000
 
 // windowRule is one SQL rule of a window detector. Rules with a baseline
 // judge a fleet-wide (per tenant) series whose first measure is compared
@@ -62,10 +68,14 @@ type windowRule struct {
 	window   time.Duration
 	shadow   bool
 	baseline bool
-	floor    float64                     // the baseline's absolute floor
-	key      func(r *windowRow) []string // the subject an episode is about, after the tenant
-	sql      func(q windowQuery) string
-	judge    func(r *windowRow, b *Baseline) (verdict, bool)
+	// coveredBy names a many-source rule whose open episode in the same
+	// tenant covers this rule's row when it lists the row's address (one
+	// campaign, one anomaly).
+	coveredBy string
+	floor     float64                     // the baseline's absolute floor
+	key       func(r *windowRow) []string // the subject an episode is about, after the tenant
+	sql       func(q windowQuery) string
+	judge     func(r *windowRow, b *Baseline) (verdict, bool)
 }
 
 // quote returns s as a ClickHouse string literal.
@@ -119,7 +129,7 @@ func (c Config) windowRules() []*windowRule {
 	var rs []*windowRule
 	ls, sc := c.LoginStorm, c.SessionChurn
 	if ls.Enabled {
-		rs = append(rs, stuffingRule(ls), distributedRule(ls), bruteForceRule(ls), reconnectRule(ls))
+		rs = append(rs, distributedRule(ls), stuffingRule(ls), bruteForceRule(ls), reconnectRule(ls))
 	}
 	if sc.Enabled {
 		rs = append(rs, endBurstRule(sc), shortSessionsRule(sc), sessionFloodRule(sc), refreshLoopRule(sc))
@@ -141,10 +151,10 @@ func severityBy(high, critical bool) Severity {
 func stuffingRule(c LoginStormConfig) *windowRule {
 	s := c.Stuffing
 	return &windowRule{
-		detector: LoginStorm, name: "stuffing", window: s.Window, shadow: c.Shadow,
+		detector: LoginStorm, name: "stuffing", window: s.Window, shadow: c.Shadow, coveredBy: "distributed",
 		key: func(r *windowRow) []string { return []string{r.ip} },
 		sql: func(q windowQuery) string {
-			return `SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, ip AS o_ip, min(time_ns) AS first_ns,
+			return `SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, ip AS o_ip, minIf(time_ns, type = 'login.failed') AS first_ns,
   [toFloat64(uniqExact(id)), toFloat64(uniqExactIf(id, type = 'login.failed')), toFloat64(uniqExact(target)),
    toFloat64(uniqExactIf(id, type = 'session.created')), toFloat64(uniqExactIf(id, reason = 'unknown_user'))] AS m,
   [toString(any(asn)), any(country)] AS info
@@ -169,8 +179,11 @@ HAVING uniqExact(target) >= ` + fmt.Sprint(s.MinTargets)
 }
 
 // distributedRule: many hostile sources (each failing on two or more
-// accounts) together try many accounts: stuffing (many unknown user
-// names) or spraying (a few passwords against real accounts).
+// accounts) together try many accounts. Each source is classed by what it
+// tries: a leaked list (a tenth or more of its failures are unknown user
+// names: credential_stuffing) or a few passwords against real accounts
+// (password_spraying); each class is judged on its own, so two campaigns
+// in one tenant do not mask each other.
 func distributedRule(c LoginStormConfig) *windowRule {
 	d := c.Distributed
 	return &windowRule{
@@ -180,33 +193,31 @@ func distributedRule(c LoginStormConfig) *windowRule {
 			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, argMax(ip, f) AS o_ip, min(first) AS first_ns,
   [toFloat64(count()), toFloat64(sum(f)), toFloat64(sum(a)), toFloat64(length(groupUniqArrayArray(tg))),
    toFloat64(uniqExact(asn)), toFloat64(sum(s)), toFloat64(sum(u)), toFloat64(uniqExact(country))] AS m,
-  [toString(argMax(asn, f))] AS info
+  arrayConcat([kind, toString(argMax(asn, f))], groupArray(%d)(ip)) AS info
 FROM (
   SELECT w_end, tenant, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a, uniqExactIf(id, type = 'login.failed') AS f,
          uniqExactIf(id, type = 'session.created') AS s, uniqExactIf(id, reason = 'unknown_user') AS u,
-         groupUniqArray(target) AS tg, min(time_ns) AS first
+         groupUniqArray(target) AS tg, minIf(time_ns, type = 'login.failed') AS first,
+         if(u * 10 >= f, 'credential_stuffing', 'password_spraying') AS kind
   FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, `+target+`, `+q.expand()+`
         FROM `+q.db+`.events
         WHERE type IN ('session.created', 'login.failed') AND ip != '' AND `+q.span()+q.filter+`)
   GROUP BY w_end, tenant, ip
   HAVING f >= 2 AND f >= %g * a AND length(tg) >= 2
 )
-GROUP BY w_end, tenant
-HAVING count() >= %d AND sum(f) >= %d`, d.MinFailureRatio, d.MinSources, d.MinFailures)
+GROUP BY w_end, tenant, kind
+HAVING count() >= %d AND sum(f) >= %d`, maxSources, d.MinFailureRatio, d.MinSources, d.MinFailures)
 		},
 		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
 			sources, failures, attempts, targets, asns, successes, unknown, countries := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4], r.m[5], r.m[6], r.m[7]
 			if targets < float64(d.MinTargets) {
 				return verdict{}, false
 			}
-			kind := "password_spraying"
-			if unknown >= 0.1*failures {
-				kind = "credential_stuffing"
-			}
+			kind := r.info[0]
 			big := failures >= 10*float64(d.MinFailures)
-			return verdict{kind: kind, severity: severityBy(big || successes > 0, big && successes > 0), evidence: map[string]any{
+			return verdict{kind: kind, severity: severityBy(big || successes > 0, big && successes > 0), sources: r.info[2:], evidence: map[string]any{
 				"sources": sources, "attempts": attempts, "failures": failures, "accounts": targets, "successes": successes,
-				"unknown_users": unknown, "asns": asns, "countries": countries, "top_asn": r.info[0], "top_source": r.ip,
+				"unknown_users": unknown, "asns": asns, "countries": countries, "top_asn": r.info[1], "top_source": r.ip,
 			}}, true
 		},
 	}
@@ -219,7 +230,7 @@ func bruteForceRule(c LoginStormConfig) *windowRule {
 		detector: LoginStorm, name: "brute_force", window: b.Window, shadow: c.Shadow,
 		key: func(r *windowRow) []string { return []string{r.user} },
 		sql: func(q windowQuery) string {
-			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
+			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, minIf(time_ns, type = 'login.failed') AS first_ns,
   [toFloat64(uniqExact(id)), toFloat64(uniqExactIf(id, type = 'login.failed')), toFloat64(uniqExact(ip)),
    toFloat64(uniqExactIf(id, type = 'session.created')), toFloat64(uniqExact(asn)), toFloat64(uniqExact(country))] AS m,
   emptyArrayString() AS info
