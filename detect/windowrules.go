@@ -35,6 +35,16 @@ func (q windowQuery) expand() string {
 		q.from, q.to, q.step, q.step, q.window/q.step)
 }
 
+// busy narrows a rule to the subjects (values of col) with at least n
+// events of the given types in the whole span: no window can reach n
+// without them, and the windows' expansion then only touches those.
+func (q windowQuery) busy(col, types string, n int) string {
+	return fmt.Sprintf(" AND %s IN (SELECT %s FROM %s.events WHERE type IN (%s) AND %s != '' AND %s GROUP BY %s HAVING count() >= %d)",
+		col, col, q.db, types, col, q.span(), col, n)
+}
+
+const logins = "'session.created', 'login.failed'"
+
 // A windowRow is one (window, subject) a rule's query returned: the
 // window end (unix seconds), the subject, the earliest event time and the
 // rule's measures (m) and facts (info), in the order the rule defines.
@@ -160,7 +170,7 @@ func stuffingRule(c LoginStormConfig) *windowRule {
   [toString(any(asn)), any(country)] AS info
 FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, ` + target + `, ` + q.expand() + `
       FROM ` + q.db + `.events
-      WHERE type IN ('session.created', 'login.failed') AND ip != '' AND ` + q.span() + q.filter + `)
+      WHERE type IN ('session.created', 'login.failed') AND ip != '' AND ` + q.span() + q.filter + q.busy("ip", logins, s.MinTargets) + `)
 GROUP BY w_end, tenant, ip
 HAVING uniqExact(target) >= ` + fmt.Sprint(s.MinTargets)
 		},
@@ -201,7 +211,7 @@ FROM (
          if(u * 10 >= f, 'credential_stuffing', 'password_spraying') AS kind
   FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, `+target+`, `+q.expand()+`
         FROM `+q.db+`.events
-        WHERE type IN ('session.created', 'login.failed') AND ip != '' AND `+q.span()+q.filter+`)
+        WHERE type IN ('session.created', 'login.failed') AND ip != '' AND `+q.span()+q.filter+q.busy("ip", "'login.failed'", 2)+`)
   GROUP BY w_end, tenant, ip
   HAVING f >= 2 AND f >= %g * a AND length(tg) >= 2
 )
@@ -236,7 +246,7 @@ func bruteForceRule(c LoginStormConfig) *windowRule {
   emptyArrayString() AS info
 FROM (SELECT id, type, tenant, user_id, ip, time_ns, asn, country, `+q.expand()+`
       FROM `+q.db+`.events
-      WHERE type IN ('session.created', 'login.failed') AND user_id != '' AND `+q.span()+q.filter+`)
+      WHERE type IN ('session.created', 'login.failed') AND user_id != '' AND `+q.span()+q.filter+q.busy("user_id", "'login.failed'", b.MinFailures)+`)
 GROUP BY w_end, tenant, user_id
 HAVING uniqExactIf(id, type = 'login.failed') >= %d AND uniqExact(ip) >= %d`, b.MinFailures, b.MinSources)
 		},
@@ -369,7 +379,7 @@ func sessionFloodRule(c SessionChurnConfig) *windowRule {
   [toFloat64(uniqExact(id)), toFloat64(uniqExact(device_id)), toFloat64(uniqExact(ip))] AS m, emptyArrayString() AS info
 FROM (SELECT id, tenant, user_id, device_id, ip, time_ns, `+q.expand()+`
       FROM `+q.db+`.events
-      WHERE type = 'session.created' AND user_id != '' AND `+q.span()+q.filter+`)
+      WHERE type = 'session.created' AND user_id != '' AND `+q.span()+q.filter+q.busy("user_id", "'session.created'", f.MinSessions)+`)
 GROUP BY w_end, tenant, user_id
 HAVING uniqExact(id) >= %d`, f.MinSessions)
 		},
@@ -393,7 +403,7 @@ func refreshLoopRule(c SessionChurnConfig) *windowRule {
   [toFloat64(uniqExact(id)), toFloat64(uniqExact(ip))] AS m, emptyArrayString() AS info
 FROM (SELECT id, tenant, user_id, session_id, family_id, ip, time_ns, `+q.expand()+`
       FROM `+q.db+`.events
-      WHERE type = 'token.refreshed' AND family_id != '' AND `+q.span()+q.filter+`)
+      WHERE type = 'token.refreshed' AND family_id != '' AND `+q.span()+q.filter+q.busy("family_id", "'token.refreshed'", l.MinRefreshes)+`)
 GROUP BY w_end, tenant, family_id
 HAVING uniqExact(id) >= %d`, l.MinRefreshes)
 		},
