@@ -33,6 +33,25 @@ func TestConfigYAML(t *testing.T) {
 					Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 850.5, RealertAfter: time.Hour,
 				},
 				UseAfterRevocation: detect.UseAfterRevocationConfig{Enabled: false, Shadow: true, Grace: 30 * time.Second},
+				Window: detect.WindowConfig{
+					Interval: 10 * time.Second, Lateness: 30 * time.Second, IdleAfter: 2 * time.Minute, CatchUp: time.Hour, RealertAfter: 15 * time.Minute,
+					AllowCIDRs: []string{"12.153.224.0/24", "2001:db8:1::/48"}, AllowUsers: []string{"synthetic-monitor"},
+					Baseline: detect.BaselineConfig{Recent: 2 * time.Hour, Days: 14, MinSamples: 30, MADs: 8, MinRatio: 4},
+				},
+				LoginStorm: detect.LoginStormConfig{
+					Enabled: false, Shadow: true,
+					Stuffing:    detect.StuffingConfig{Window: 5 * time.Minute, MinTargets: 50, MinFailureRatio: 0.9, MaxAttemptsPerTarget: 2},
+					Distributed: detect.DistributedConfig{Window: 10 * time.Minute, MinSources: 10, MinTargets: 100, MinFailures: 200, MinFailureRatio: 0.95},
+					BruteForce:  detect.BruteForceConfig{Window: 10 * time.Minute, MinFailures: 50, MinSources: 10},
+					Reconnect:   detect.ReconnectConfig{Window: 2 * time.Minute, MinLogins: 100, Lookback: 30 * time.Minute, RoutineEndReasons: []string{"logout"}},
+				},
+				SessionChurn: detect.SessionChurnConfig{
+					Enabled: false, Shadow: true,
+					EndBurst:      detect.EndBurstConfig{Window: 2 * time.Minute, MinEnds: 500},
+					ShortSessions: detect.ShortSessionsConfig{Window: 10 * time.Minute, MaxLifetime: 30 * time.Second, MinSessions: 100, MinShare: 0.7},
+					SessionFlood:  detect.SessionFloodConfig{Window: 30 * time.Minute, MinSessions: 50},
+					RefreshLoop:   detect.RefreshLoopConfig{Window: 10 * time.Minute, MinRefreshes: 100},
+				},
 			},
 		},
 		{
@@ -51,6 +70,25 @@ func TestConfigYAML(t *testing.T) {
 					Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 1200, RealertAfter: time.Hour,
 				},
 				UseAfterRevocation: detect.UseAfterRevocationConfig{Enabled: false, Shadow: true, Grace: 30 * time.Second},
+				Window: detect.WindowConfig{
+					Interval: 10 * time.Second, Lateness: 30 * time.Second, IdleAfter: 2 * time.Minute, CatchUp: time.Hour, RealertAfter: 15 * time.Minute,
+					AllowCIDRs: []string{"12.153.224.0/24", "2001:db8:1::/48"}, AllowUsers: []string{"synthetic-monitor"},
+					Baseline: detect.BaselineConfig{Recent: 2 * time.Hour, Days: 14, MinSamples: 30, MADs: 8, MinRatio: 4},
+				},
+				LoginStorm: detect.LoginStormConfig{
+					Enabled: false, Shadow: true,
+					Stuffing:    detect.StuffingConfig{Window: 5 * time.Minute, MinTargets: 50, MinFailureRatio: 0.9, MaxAttemptsPerTarget: 2},
+					Distributed: detect.DistributedConfig{Window: 10 * time.Minute, MinSources: 10, MinTargets: 100, MinFailures: 200, MinFailureRatio: 0.95},
+					BruteForce:  detect.BruteForceConfig{Window: 10 * time.Minute, MinFailures: 50, MinSources: 10},
+					Reconnect:   detect.ReconnectConfig{Window: 2 * time.Minute, MinLogins: 100, Lookback: 30 * time.Minute, RoutineEndReasons: []string{"logout"}},
+				},
+				SessionChurn: detect.SessionChurnConfig{
+					Enabled: false, Shadow: true,
+					EndBurst:      detect.EndBurstConfig{Window: 2 * time.Minute, MinEnds: 500},
+					ShortSessions: detect.ShortSessionsConfig{Window: 10 * time.Minute, MaxLifetime: 30 * time.Second, MinSessions: 100, MinShare: 0.7},
+					SessionFlood:  detect.SessionFloodConfig{Window: 30 * time.Minute, MinSessions: 50},
+					RefreshLoop:   detect.RefreshLoopConfig{Window: 10 * time.Minute, MinRefreshes: 100},
+				},
 			},
 		},
 		{
@@ -64,6 +102,12 @@ func TestConfigYAML(t *testing.T) {
 				`testdata/bad.yaml:10: detect.session_hijack.max_travel_kmh: must be positive, got 0`,
 				`testdata/bad.yaml:11: detect.session_hijack.realert_after: must be between 0s and 24h`,
 				`testdata/bad.yaml:13: detect.use_after_revocation.grace: must be between 0s and 1h, got 2h`,
+				`testdata/bad.yaml:15: detect.window.interval: must be whole seconds between 1s and 1m, got 1.5s`,
+				`testdata/bad.yaml:16: detect.window.allow_cidrs[0]: not a CIDR prefix: "10.0.0.0/33"`,
+				`testdata/bad.yaml:18: detect.window.baseline.min_ratio: must be at least 1, got 0.5`,
+				`testdata/bad.yaml:21: detect.login_storm.stuffing.window: must be a multiple of window.interval (1.5s) up to 1h0m0s, got 7s`,
+				`testdata/bad.yaml:23: detect.login_storm.distributed.min_sources: must be at least 2, got 1`,
+				`testdata/bad.yaml:26: detect.session_churn.short_sessions.min_share: must be in (0, 1], got 1.5`,
 			},
 		},
 		{
@@ -74,6 +118,8 @@ func TestConfigYAML(t *testing.T) {
 				`testdata/misspelled.yaml:6: unknown key "detect.token_reuse.leway" (did you mean "detect.token_reuse.leeway"?)`,
 				`testdata/misspelled.yaml:8: unknown key "detect.session_hijack.max_travel_kph" (did you mean "detect.session_hijack.max_travel_kmh"?)`,
 				`testdata/misspelled.yaml:9: unknown key "detect.use_after_revokation" (did you mean "detect.use_after_revocation"?)`,
+				`testdata/misspelled.yaml:11: unknown key "detect.login_strom" (did you mean "detect.login_storm"?)`,
+				`testdata/misspelled.yaml:14: unknown key "detect.session_churn.end_brust" (did you mean "detect.session_churn.end_burst"?)`,
 			},
 		},
 	}
