@@ -167,6 +167,7 @@ func defaultWindowConfig() WindowConfig {
 	return WindowConfig{
 		Interval: 5 * time.Second, Lateness: 5 * time.Second, IdleAfter: 30 * time.Second,
 		CatchUp: 15 * time.Minute, RealertAfter: 5 * time.Minute,
+		AllowCIDRs: []string{}, AllowUsers: []string{},
 		Baseline: BaselineConfig{Recent: time.Hour, Days: 7, MinSamples: 10, MADs: 6, MinRatio: 3},
 	}
 }
