@@ -117,16 +117,18 @@ func (r *WindowRunner) loop(ctx context.Context) {
 
 // Round runs one round now: it advances the watermark, judges the windows
 // complete under it and writes what they raised (and anything still
-// pending). It does nothing while the runner is inactive.
+// pending). While the runner is inactive it only writes what is pending.
 func (r *WindowRunner) Round(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.active {
-		return nil
-	}
 	m := r.w.o.Metrics
 	t0 := r.o.Now()
-	err := r.round(ctx)
+	var err error
+	if r.active {
+		err = r.round(ctx)
+	} else {
+		err = r.flush(ctx)
+	}
 	m.WindowRoundSeconds.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		m.WindowErrors.Inc()
@@ -167,23 +169,30 @@ func (r *WindowRunner) round(ctx context.Context) error {
 	if last := r.w.Last(); !last.IsZero() {
 		m.WindowLag.Set(now.Sub(last).Seconds())
 	}
-	if len(r.pending) > 0 {
-		if werr := r.o.Write(ctx, r.pending); werr != nil {
-			return errors.Join(err, werr)
-		}
-		for _, a := range r.pending {
-			r.log.Info("window anomaly", "detector", a.Detector, "kind", a.Kind, "severity", a.Severity.String(), "tenant", a.Tenant, "id", a.ID,
-				"window_end", a.WindowEnd)
-		}
-		clear(r.pending)
-		r.pending = r.pending[:0]
-	}
-	return err
+	return errors.Join(err, r.flush(ctx))
 }
 
-// Shutdown stops the schedule, runs a last round so the windows complete
-// by now are judged, and writes what is pending, within ctx's deadline. It
-// is idempotent.
+// flush writes the pending anomalies; on failure they stay pending.
+func (r *WindowRunner) flush(ctx context.Context) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	if err := r.o.Write(ctx, r.pending); err != nil {
+		return err
+	}
+	for _, a := range r.pending {
+		r.log.Info("window anomaly", "detector", a.Detector, "kind", a.Kind, "severity", a.Severity.String(), "tenant", a.Tenant, "id", a.ID,
+			"window_end", a.WindowEnd)
+	}
+	clear(r.pending)
+	r.pending = r.pending[:0]
+	return nil
+}
+
+// Shutdown stops the schedule, runs a last round (if active) so the
+// windows complete by now are judged, and writes what is pending, within
+// ctx's deadline. It is idempotent. Stop it before the ingester, while
+// this process still owns partition 0.
 func (r *WindowRunner) Shutdown(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {

@@ -59,6 +59,12 @@ type Options struct {
 	// retried like a failed insert; it must therefore be idempotent (the
 	// anomaly ids are). Nil hands nothing on.
 	OnAnomalies func(ctx context.Context, as []detect.Anomaly) error
+	// OnAssign is told the partitions of the events topic this process owns
+	// at each consumer-group generation, and nil when it owns none (a
+	// failed join, shutdown); e.g. to run the window detectors only in the
+	// owner of partition 0. It is called from the group goroutine and must
+	// not block. Nil tells nobody.
+	OnAssign func(partitions []int)
 	// SLOs, when set, judges every valid event against each SLO; the
 	// good and bad counts go to SLOMetrics once the batch is durable.
 	SLOs *slo.Set
@@ -333,8 +339,16 @@ func (in *Ingester) updateReady() {
 	}
 }
 
+// assign tells OnAssign which partitions this process owns.
+func (in *Ingester) assign(ids []int) {
+	if in.o.OnAssign != nil {
+		in.o.OnAssign(ids)
+	}
+}
+
 // groupLoop runs one generation after another until Shutdown.
 func (in *Ingester) groupLoop() {
+	defer in.assign(nil)
 	for {
 		gen, err := in.group.Next(in.runCtx)
 		if err != nil {
@@ -343,6 +357,7 @@ func (in *Ingester) groupLoop() {
 			}
 			in.consuming.Store(false)
 			in.updateReady()
+			in.assign(nil)
 			in.log.Warn("consumer group: join failed, retrying", "err", err)
 			continue
 		}
@@ -355,6 +370,7 @@ func (in *Ingester) groupLoop() {
 			ids = append(ids, a.ID)
 		}
 		in.log.Info("consumer group: generation joined", "generation", gen.ID, "partitions", ids)
+		in.assign(ids)
 		in.consuming.Store(true)
 		in.updateReady()
 		in.kept.Range(func(k, v any) bool { // state of partitions this process no longer owns

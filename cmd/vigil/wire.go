@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -114,6 +115,7 @@ type pipeline struct {
 	admin    *telemetry.Admin
 	conn     driver.Conn
 	ingester *ingest.Ingester
+	windows  *detect.WindowRunner // nil when no window detector is enabled
 
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
@@ -256,13 +258,37 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		p.stop(context.Background())
 		return nil, err
 	}
+	// The window detectors run in whichever process owns partition 0.
+	windows, err := detect.NewWindows(cfg.Detect, detect.WindowOptions{Conn: p.conn, Database: cfg.ClickHouse.Database, Metrics: detectMetrics})
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	var onAssign func([]int)
+	if windows != nil {
+		r, err := detect.NewWindowRunner(detect.RunnerOptions{
+			Windows: windows, Times: detect.ClickHouseTimes(p.conn, cfg.ClickHouse.Database),
+			Write: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database).WriteAnomalies, Logger: log.With("component", "windows"),
+		})
+		if err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		if err := r.Start(ctx); err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		p.windows = r
+		onAssign = func(ids []int) { r.SetActive(slices.Contains(ids, 0)) }
+	}
 	in, err := ingest.New(ingest.Options{
 		Config: cfg.Ingest, Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group,
 		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
 		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
-		History: detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
+		History:  detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
+		OnAssign: onAssign,
 	})
 	if err != nil {
 		p.stop(context.Background())
@@ -278,15 +304,22 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	return p, nil
 }
 
-// stop shuts down in reverse order of start: sources, then sinks, then admin.
+// stop shuts down in reverse order of start: sources, then sinks, then
+// admin. The window runner goes first, while this process still owns
+// partition 0, so its last round judges the windows complete by then.
 func (p *pipeline) stop(ctx context.Context) error {
 	var err error
 	if p.stopRetention != nil {
 		p.stopRetention()
 		<-p.retentionDone
 	}
+	if p.windows != nil {
+		err = p.windows.Shutdown(ctx)
+	}
 	if p.ingester != nil {
-		err = p.ingester.Shutdown(ctx)
+		if ierr := p.ingester.Shutdown(ctx); ierr != nil {
+			err = ierr
+		}
 	}
 	if p.stopTracing != nil {
 		if terr := p.stopTracing(ctx); terr != nil && err == nil {
