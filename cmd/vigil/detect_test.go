@@ -103,3 +103,47 @@ func metricSum(body, series string) float64 {
 	}
 	return sum
 }
+
+// TestWindowsRunInOneProcess checks that of two `vigil run` processes in
+// one consumer group only the owner of partition 0 runs the window
+// detectors, and that the survivor takes them over when it leaves.
+func TestWindowsRunInOneProcess(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	db := testenv.Database(t)
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1})
+	env := []string{
+		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(),
+		"VIGIL_CLICKHOUSE_DATABASE=" + db,
+		"VIGIL_KAFKA_SESSION_TIMEOUT=6s",
+		"VIGIL_KAFKA_HEARTBEAT_INTERVAL=500ms",
+		"VIGIL_INGEST_DRAIN_TIMEOUT=3s",
+	}
+	a := startVigil(t, env)
+	testenv.WaitFor(t, time.Minute, "the first process to own every partition", func() (bool, string) {
+		_, body := a.get("/metrics")
+		return metricSum(body, "vigil_ingest_partitions_assigned") == 4, body[:0]
+	})
+	b := startVigil(t, env)
+	state := func() (assignedA, assignedB, activeA, activeB float64) {
+		_, ba := a.get("/metrics")
+		_, bb := b.get("/metrics")
+		return metricSum(ba, "vigil_ingest_partitions_assigned"), metricSum(bb, "vigil_ingest_partitions_assigned"),
+			metricSum(ba, "vigil_detect_window_active"), metricSum(bb, "vigil_detect_window_active")
+	}
+	testenv.WaitFor(t, time.Minute, "both processes to share the partitions, one running the window detectors", func() (bool, string) {
+		pa, pb, wa, wb := state()
+		return pa > 0 && pb > 0 && pa+pb == 4 && wa+wb == 1, fmt.Sprintf("partitions %g+%g, window detectors active %g+%g", pa, pb, wa, wb)
+	})
+	active, other := a, b
+	if _, _, wa, _ := state(); wa == 0 {
+		active, other = b, a
+	}
+	active.terminate(t, 30*time.Second)
+	testenv.WaitFor(t, time.Minute, "the survivor to own every partition and run the window detectors", func() (bool, string) {
+		_, body := other.get("/metrics")
+		p, w := metricSum(body, "vigil_ingest_partitions_assigned"), metricSum(body, "vigil_detect_window_active")
+		return p == 4 && w == 1, fmt.Sprintf("partitions %g, window detectors active %g", p, w)
+	})
+	other.terminate(t, 30*time.Second)
+}
