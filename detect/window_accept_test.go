@@ -47,7 +47,7 @@ func liveWindows(t *testing.T, cfg sim.Config, dcfg detect.Config, speedup float
 	r.SetActive(true)
 	ctx := context.Background()
 	slice := 30 * time.Second
-	recs := storedSim(t, conn, db, cfg, slice, false, func(time.Time) {
+	recs := storedSim(t, conn, db, cfg, slice, true, func(time.Time) {
 		wall = wall.Add(time.Duration(float64(slice) / speedup))
 		if err := r.Round(ctx); err != nil {
 			t.Fatalf("round: %v", err)
@@ -165,11 +165,9 @@ func ids(as []detect.Anomaly) []string {
 // TestWindowsQuietDay is the rest of acceptance point 1: a backtest over
 // 24 hours of ordinary traffic, with its daily load curve, raises nothing.
 func TestWindowsQuietDay(t *testing.T) {
-	if testing.Short() {
-		t.Skip("stores a day of traffic")
-	}
+	t.Parallel()
 	_, conn, db := testenv.MigratedDatabase(t)
-	cfg := sim.Config{Seed: 7, Users: 3000, Tenants: 3, Rate: 50, LoadCurve: true, Start: simStart.Add(-9 * time.Hour), Duration: 24 * time.Hour}
+	cfg := sim.Config{Seed: 7, Users: 2000, Tenants: 3, Rate: 30, LoadCurve: true, Start: simStart.Add(-9 * time.Hour), Duration: 24 * time.Hour}
 	t0 := time.Now()
 	storedSim(t, conn, db, cfg, 10*time.Minute, true, nil)
 	t1 := time.Now()
