@@ -118,6 +118,9 @@ func (w *Windows) floor(t time.Time) int64 {
 func (w *Windows) Evaluate(ctx context.Context, from, to time.Time) ([]Anomaly, error) {
 	lo := w.last
 	if lo == 0 {
+		if from.IsZero() {
+			return nil, errors.New("detect: the first Evaluate needs a start time")
+		}
 		lo = w.floor(from)
 	}
 	hi := w.floor(to)
