@@ -11,6 +11,39 @@ import (
 	"github.com/vigilhq/vigil/internal/testenv"
 )
 
+// good is the config testdata/good.yaml describes: every key off its default.
+func good() *detect.Config {
+	return &detect.Config{
+		StateTTL:       720 * time.Hour,
+		RebuildHorizon: 0,
+		RebuildTimeout: 30 * time.Second,
+		TokenReuse:     detect.TokenReuseConfig{Enabled: false, Shadow: true, Leeway: 500 * time.Millisecond, RealertAfter: 0},
+		SessionHijack: detect.SessionHijackConfig{
+			Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 850.5, RealertAfter: time.Hour,
+		},
+		UseAfterRevocation: detect.UseAfterRevocationConfig{Enabled: false, Shadow: true, Grace: 30 * time.Second},
+		Window: detect.WindowConfig{
+			Interval: 10 * time.Second, Lateness: 30 * time.Second, IdleAfter: 2 * time.Minute, CatchUp: time.Hour, RealertAfter: 15 * time.Minute,
+			AllowCIDRs: []string{"12.153.224.0/24", "2001:db8:1::/48"}, AllowUsers: []string{"synthetic-monitor"},
+			Baseline: detect.BaselineConfig{Recent: 2 * time.Hour, Days: 14, MinSamples: 30, MADs: 8, MinRatio: 4},
+		},
+		LoginStorm: detect.LoginStormConfig{
+			Enabled: false, Shadow: true,
+			Stuffing:    detect.StuffingConfig{Window: 5 * time.Minute, MinTargets: 50, MinFailureRatio: 0.9, MaxAttemptsPerTarget: 2},
+			Distributed: detect.DistributedConfig{Window: 10 * time.Minute, MinSources: 10, MinTargets: 100, MinFailures: 200, MinFailureRatio: 0.95},
+			BruteForce:  detect.BruteForceConfig{Window: 10 * time.Minute, MinFailures: 50, MinSources: 10},
+			Reconnect:   detect.ReconnectConfig{Window: 2 * time.Minute, MinLogins: 100, Lookback: 30 * time.Minute, RoutineEndReasons: []string{"logout"}},
+		},
+		SessionChurn: detect.SessionChurnConfig{
+			Enabled: false, Shadow: true,
+			EndBurst:      detect.EndBurstConfig{Window: 2 * time.Minute, MinEnds: 500},
+			ShortSessions: detect.ShortSessionsConfig{Window: 10 * time.Minute, MaxLifetime: 30 * time.Second, MinSessions: 100, MinShare: 0.7},
+			SessionFlood:  detect.SessionFloodConfig{Window: 30 * time.Minute, MinSessions: 50},
+			RefreshLoop:   detect.RefreshLoopConfig{Window: 10 * time.Minute, MinRefreshes: 100},
+		},
+	}
+}
+
 // TestConfigYAML loads the `detect:` section through the real config loader,
 // which decodes it, applies VIGIL_* overrides and validates it with the rest
 // of the file.
@@ -24,35 +57,7 @@ func TestConfigYAML(t *testing.T) {
 	}{
 		{
 			file: "good.yaml",
-			want: &detect.Config{
-				StateTTL:       720 * time.Hour,
-				RebuildHorizon: 0,
-				RebuildTimeout: 30 * time.Second,
-				TokenReuse:     detect.TokenReuseConfig{Enabled: false, Shadow: true, Leeway: 500 * time.Millisecond, RealertAfter: 0},
-				SessionHijack: detect.SessionHijackConfig{
-					Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 850.5, RealertAfter: time.Hour,
-				},
-				UseAfterRevocation: detect.UseAfterRevocationConfig{Enabled: false, Shadow: true, Grace: 30 * time.Second},
-				Window: detect.WindowConfig{
-					Interval: 10 * time.Second, Lateness: 30 * time.Second, IdleAfter: 2 * time.Minute, CatchUp: time.Hour, RealertAfter: 15 * time.Minute,
-					AllowCIDRs: []string{"12.153.224.0/24", "2001:db8:1::/48"}, AllowUsers: []string{"synthetic-monitor"},
-					Baseline: detect.BaselineConfig{Recent: 2 * time.Hour, Days: 14, MinSamples: 30, MADs: 8, MinRatio: 4},
-				},
-				LoginStorm: detect.LoginStormConfig{
-					Enabled: false, Shadow: true,
-					Stuffing:    detect.StuffingConfig{Window: 5 * time.Minute, MinTargets: 50, MinFailureRatio: 0.9, MaxAttemptsPerTarget: 2},
-					Distributed: detect.DistributedConfig{Window: 10 * time.Minute, MinSources: 10, MinTargets: 100, MinFailures: 200, MinFailureRatio: 0.95},
-					BruteForce:  detect.BruteForceConfig{Window: 10 * time.Minute, MinFailures: 50, MinSources: 10},
-					Reconnect:   detect.ReconnectConfig{Window: 2 * time.Minute, MinLogins: 100, Lookback: 30 * time.Minute, RoutineEndReasons: []string{"logout"}},
-				},
-				SessionChurn: detect.SessionChurnConfig{
-					Enabled: false, Shadow: true,
-					EndBurst:      detect.EndBurstConfig{Window: 2 * time.Minute, MinEnds: 500},
-					ShortSessions: detect.ShortSessionsConfig{Window: 10 * time.Minute, MaxLifetime: 30 * time.Second, MinSessions: 100, MinShare: 0.7},
-					SessionFlood:  detect.SessionFloodConfig{Window: 30 * time.Minute, MinSessions: 50},
-					RefreshLoop:   detect.RefreshLoopConfig{Window: 10 * time.Minute, MinRefreshes: 100},
-				},
-			},
+			want: good(),
 		},
 		{
 			name: "good.yaml with env overrides",
@@ -61,35 +66,12 @@ func TestConfigYAML(t *testing.T) {
 				"VIGIL_DETECT_SESSION_HIJACK_MAX_TRAVEL_KMH": "1200",
 				"VIGIL_DETECT_TOKEN_REUSE_ENABLED":           "true",
 			},
-			want: &detect.Config{
-				StateTTL:       720 * time.Hour,
-				RebuildHorizon: 0,
-				RebuildTimeout: 30 * time.Second,
-				TokenReuse:     detect.TokenReuseConfig{Enabled: true, Shadow: true, Leeway: 500 * time.Millisecond, RealertAfter: 0},
-				SessionHijack: detect.SessionHijackConfig{
-					Enabled: false, Shadow: true, Window: 2*time.Minute + 30*time.Second, MaxTravelKMH: 1200, RealertAfter: time.Hour,
-				},
-				UseAfterRevocation: detect.UseAfterRevocationConfig{Enabled: false, Shadow: true, Grace: 30 * time.Second},
-				Window: detect.WindowConfig{
-					Interval: 10 * time.Second, Lateness: 30 * time.Second, IdleAfter: 2 * time.Minute, CatchUp: time.Hour, RealertAfter: 15 * time.Minute,
-					AllowCIDRs: []string{"12.153.224.0/24", "2001:db8:1::/48"}, AllowUsers: []string{"synthetic-monitor"},
-					Baseline: detect.BaselineConfig{Recent: 2 * time.Hour, Days: 14, MinSamples: 30, MADs: 8, MinRatio: 4},
-				},
-				LoginStorm: detect.LoginStormConfig{
-					Enabled: false, Shadow: true,
-					Stuffing:    detect.StuffingConfig{Window: 5 * time.Minute, MinTargets: 50, MinFailureRatio: 0.9, MaxAttemptsPerTarget: 2},
-					Distributed: detect.DistributedConfig{Window: 10 * time.Minute, MinSources: 10, MinTargets: 100, MinFailures: 200, MinFailureRatio: 0.95},
-					BruteForce:  detect.BruteForceConfig{Window: 10 * time.Minute, MinFailures: 50, MinSources: 10},
-					Reconnect:   detect.ReconnectConfig{Window: 2 * time.Minute, MinLogins: 100, Lookback: 30 * time.Minute, RoutineEndReasons: []string{"logout"}},
-				},
-				SessionChurn: detect.SessionChurnConfig{
-					Enabled: false, Shadow: true,
-					EndBurst:      detect.EndBurstConfig{Window: 2 * time.Minute, MinEnds: 500},
-					ShortSessions: detect.ShortSessionsConfig{Window: 10 * time.Minute, MaxLifetime: 30 * time.Second, MinSessions: 100, MinShare: 0.7},
-					SessionFlood:  detect.SessionFloodConfig{Window: 30 * time.Minute, MinSessions: 50},
-					RefreshLoop:   detect.RefreshLoopConfig{Window: 10 * time.Minute, MinRefreshes: 100},
-				},
-			},
+			want: func() *detect.Config {
+				c := good()
+				c.SessionHijack.MaxTravelKMH = 1200
+				c.TokenReuse.Enabled = true
+				return c
+			}(),
 		},
 		{
 			file: "bad.yaml",

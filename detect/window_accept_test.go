@@ -72,16 +72,7 @@ func eventTimeScore(recs []truth.Scenario, as []detect.Anomaly) score.Report {
 	for i := range recs {
 		recs[i].FirstOffendingWall = recs[i].FirstOffending
 	}
-	sa := make([]score.Anomaly, len(as))
-	for i, a := range as {
-		sa[i] = score.Anomaly{
-			ID: a.ID, Detector: a.Detector, Kind: a.Kind, Severity: a.Severity.String(), Shadow: a.Shadow,
-			Tenant: a.Tenant, UserID: a.UserID, SessionID: a.SessionID, FamilyID: a.FamilyID, IP: a.IP,
-			Evidence: a.Evidence, FirstEventTime: a.FirstEventTime, DetectedAt: a.WindowEnd,
-			WindowStart: a.WindowStart, WindowEnd: a.WindowEnd,
-		}
-	}
-	return score.Score(truth.File{Scenarios: recs}, sa, score.Options{})
+	return score.Score(truth.File{Scenarios: recs}, scored(as, true), score.Options{})
 }
 
 // windowScenarios are the window detectors' attacks, incidents and
