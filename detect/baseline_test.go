@@ -132,9 +132,68 @@ func TestWatermark(t *testing.T) {
 	check(55, map[int32]time.Time{0: at(420), 2: at(160)}, at(415), true)
 	// It never goes back, even when a stalled partition wakes up behind it.
 	check(56, map[int32]time.Time{0: at(425), 2: at(170)}, at(415), true)
-	// Every partition idle: the newest event of all bounds it, lateness and all.
-	check(200, nil, at(425), true)
-	if !w.Value().Equal(at(425)) {
+	// Every partition idle (the traffic stopped, or ingest stalled): the
+	// slowest partition bounds it, and it does not go back.
+	check(200, nil, at(415), true)
+	w2 := NewWatermark(5*time.Second, 30*time.Second)
+	w2.Update(map[int32]time.Time{0: at(100), 1: at(90)}, wall(0))
+	if got, _ := w2.Update(nil, wall(100)); !got.Equal(at(85)) {
+		t.Errorf("all idle: %s, want the slowest partition less lateness (85s)", got.Sub(e0))
+	}
+	if !w.Value().Equal(at(415)) {
 		t.Errorf("Value = %s", w.Value().Sub(e0))
+	}
+}
+
+// TestWatermarkSettled checks when a runner taking over may trust the
+// watermark: once every partition has moved, or been watched for
+// idle_after (a partition dead for hours must not drag it back).
+func TestWatermarkSettled(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	e0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := NewWatermark(5*time.Second, 30*time.Second)
+	if w.Settled(t0) {
+		t.Error("settled with no partition seen")
+	}
+	w.Update(map[int32]time.Time{0: e0.Add(time.Hour), 1: e0}, t0) // partition 1: hours behind
+	if w.Settled(t0.Add(time.Second)) {
+		t.Error("settled before any partition moved")
+	}
+	w.Update(map[int32]time.Time{0: e0.Add(time.Hour + time.Second)}, t0.Add(2*time.Second))
+	if w.Settled(t0.Add(2 * time.Second)) {
+		t.Error("settled while partition 1 has neither moved nor been watched for idle_after")
+	}
+	if !w.Settled(t0.Add(30 * time.Second)) {
+		t.Error("not settled after idle_after")
+	}
+	if got, _ := w.Update(nil, t0.Add(30*time.Second)); !got.Equal(e0.Add(time.Hour - 4*time.Second)) {
+		t.Errorf("watermark %s: the dead partition still holds it", got.Sub(e0))
+	}
+	w2 := NewWatermark(5*time.Second, 30*time.Second)
+	w2.Update(map[int32]time.Time{0: e0, 1: e0}, t0)
+	w2.Update(map[int32]time.Time{0: e0.Add(time.Second), 1: e0.Add(time.Second)}, t0.Add(time.Second))
+	if !w2.Settled(t0.Add(time.Second)) {
+		t.Error("not settled although every partition moved")
+	}
+}
+
+// TestBucketEndsOnTheGrid checks that the earlier days' buckets lie on the
+// rule's bucket grid whatever the window length (a 7-minute window does
+// not divide the ±30 minutes around the hour).
+func TestBucketEndsOnTheGrid(t *testing.T) {
+	cfg := DefaultConfig()
+	w := &Windows{cfg: cfg, step: 5, first: 1}
+	for _, L := range []time.Duration{time.Minute, 7 * time.Minute, 20 * time.Minute, time.Hour} {
+		r := &windowRule{window: L}
+		end := int64(2_000_000_005)
+		got := w.bucketEnds(r, end)
+		if len(got) == 0 {
+			t.Fatalf("%s: no buckets", L)
+		}
+		for _, b := range got {
+			if b%int64(L/time.Second) != 0 {
+				t.Errorf("%s: bucket end %d is not on the grid", L, b)
+			}
+		}
 	}
 }

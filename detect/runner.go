@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,12 +35,25 @@ func ClickHouseTimes(conn driver.Conn, db string) func(context.Context, time.Tim
 	}
 }
 
+// seedHorizon is how far back a runner taking over looks for the episodes
+// its predecessor raised; an episode raised longer ago and still firing is
+// raised again.
+const seedHorizon = 6 * time.Hour
+
 // WindowRunner runs the window detectors every detect.window.interval,
 // aligned to it, while it is active (its process owns partition 0 of the
 // events topic): it advances the watermark, judges the windows that became
 // complete and writes their anomalies. Start it once; SetActive and
 // Shutdown (idempotent, a last round then flush) are safe from any
 // goroutine.
+//
+// A runner that becomes active takes over from whichever process ran the
+// detectors before: it waits until every partition has moved or been
+// watched for idle_after (so a long-dead partition does not drag its
+// first watermark back), reopens the episodes raised in the last seedHorizon, replays the
+// windows from the earliest of them (or catch_up before the watermark) so
+// their state is what its predecessor's was, and writes only the replayed
+// anomalies the anomalies table does not already hold.
 type WindowRunner struct {
 	o     RunnerOptions
 	w     *Windows
@@ -47,11 +61,14 @@ type WindowRunner struct {
 	log   *slog.Logger
 	every time.Duration
 
-	mu      sync.Mutex // guards the round state below and serialises rounds
-	active  bool
-	fresh   bool // became active: reset and seed before the next round
-	pending []Anomaly
-	lastErr string
+	amu    sync.Mutex // guards active and fresh; never held for long (SetActive runs on the Kafka group goroutine)
+	active bool
+	fresh  bool // became active: take over before the next judged window
+
+	mu          sync.Mutex // serialises rounds; guards the round state below
+	replayUntil time.Time  // anomalies ending at or before it are replays: written only if not yet stored
+	pending     []Anomaly
+	lastErr     string
 
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -73,12 +90,11 @@ func NewWindowRunner(o RunnerOptions) (*WindowRunner, error) {
 	return &WindowRunner{o: o, w: o.Windows, wm: NewWatermark(c.Lateness, c.IdleAfter), log: o.Logger, every: c.Interval, done: make(chan struct{})}, nil
 }
 
-// SetActive starts (true) or stops (false) judging windows; a runner that
-// becomes active starts over from its watermark less catch_up and reopens
-// the episodes recorded in the anomalies table.
+// SetActive starts (true) or stops (false) judging windows. It returns at
+// once; the next round does the work.
 func (r *WindowRunner) SetActive(on bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.amu.Lock()
+	defer r.amu.Unlock()
 	if on && !r.active {
 		r.fresh = true
 	}
@@ -88,6 +104,12 @@ func (r *WindowRunner) SetActive(on bool) {
 	} else {
 		r.w.o.Metrics.WindowActive.Set(0)
 	}
+}
+
+func (r *WindowRunner) state() (active, fresh bool) {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	return r.active, r.fresh
 }
 
 // Start launches the schedule and returns at once.
@@ -118,14 +140,16 @@ func (r *WindowRunner) loop(ctx context.Context) {
 // Round runs one round now: it advances the watermark, judges the windows
 // complete under it and writes what they raised (and anything still
 // pending). While the runner is inactive it only writes what is pending.
-func (r *WindowRunner) Round(ctx context.Context) error {
+func (r *WindowRunner) Round(ctx context.Context) error { return r.roundOnce(ctx, false) }
+
+func (r *WindowRunner) roundOnce(ctx context.Context, final bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.w.o.Metrics
-	t0 := r.o.Now()
+	t0 := time.Now()
 	var err error
-	if r.active {
-		err = r.round(ctx)
+	if active, fresh := r.state(); active {
+		err = r.round(ctx, fresh, final)
 	} else {
 		err = r.flush(ctx)
 	}
@@ -139,30 +163,29 @@ func (r *WindowRunner) Round(ctx context.Context) error {
 	return nil
 }
 
-func (r *WindowRunner) round(ctx context.Context) error {
+func (r *WindowRunner) round(ctx context.Context, fresh, final bool) error {
 	var since time.Time
 	if v := r.wm.Value(); !v.IsZero() {
 		since = v.Add(-time.Hour)
 	}
 	times, err := r.o.Times(ctx, since)
 	if err != nil {
-		return err
+		return errors.Join(err, r.flush(ctx))
 	}
 	now := r.o.Now()
 	wm, ok := r.wm.Update(times, now)
 	if !ok {
-		return nil
+		return r.flush(ctx)
 	}
 	m := r.w.o.Metrics
 	m.Watermark.Set(float64(wm.Unix()))
-	if r.fresh {
-		from := wm.Add(-r.w.cfg.Window.CatchUp)
-		r.w.reset()
-		if err := r.w.Seed(ctx, from); err != nil {
-			return err
+	if fresh {
+		if !r.wm.Settled(now) && !final {
+			return r.flush(ctx) // a partition not seen moving yet may be long dead: wait
 		}
-		r.fresh = false
-		r.w.last = r.w.floor(from)
+		if err := r.takeOver(ctx, wm); err != nil {
+			return errors.Join(err, r.flush(ctx))
+		}
 	}
 	as, err := r.w.Evaluate(ctx, time.Time{}, wm)
 	r.pending = append(r.pending, as...)
@@ -172,10 +195,49 @@ func (r *WindowRunner) round(ctx context.Context) error {
 	return errors.Join(err, r.flush(ctx))
 }
 
-// flush writes the pending anomalies; on failure they stay pending.
+// takeOver resets the judged windows and reopens the predecessor's
+// episodes: judging resumes at the earliest episode reopened, or catch_up
+// before the watermark, whichever is earlier.
+func (r *WindowRunner) takeOver(ctx context.Context, wm time.Time) error {
+	from := wm.Add(-r.w.cfg.Window.CatchUp)
+	r.w.reset()
+	earliest, err := r.w.Seed(ctx, from.Add(-seedHorizon))
+	if err != nil {
+		return err
+	}
+	start := from
+	if !earliest.IsZero() && earliest.Before(start) {
+		start = earliest
+	}
+	r.w.last = r.w.floor(start)
+	r.replayUntil = time.Unix(r.w.floor(from), 0)
+	r.amu.Lock()
+	r.fresh = false
+	r.amu.Unlock()
+	return nil
+}
+
+// flush writes the pending anomalies, leaving out replays the anomalies
+// table already holds; on failure they stay pending.
 func (r *WindowRunner) flush(ctx context.Context) error {
 	if len(r.pending) == 0 {
 		return nil
+	}
+	var replays []string
+	for _, a := range r.pending {
+		if !a.WindowEnd.After(r.replayUntil) {
+			replays = append(replays, a.ID)
+		}
+	}
+	if len(replays) > 0 {
+		known, err := r.w.Known(ctx, replays)
+		if err != nil {
+			return err
+		}
+		r.pending = slices.DeleteFunc(r.pending, func(a Anomaly) bool { return known[a.ID] })
+		if len(r.pending) == 0 {
+			return nil
+		}
 	}
 	if err := r.o.Write(ctx, r.pending); err != nil {
 		return err
@@ -191,21 +253,21 @@ func (r *WindowRunner) flush(ctx context.Context) error {
 
 // Shutdown stops the schedule, runs a last round (if active) so the
 // windows complete by now are judged, and writes what is pending, within
-// ctx's deadline. It is idempotent. Stop it before the ingester, while
-// this process still owns partition 0.
+// ctx's deadline. It is idempotent; a call whose deadline passed first can
+// be repeated to flush. Stop it before the ingester, while this process
+// still owns partition 0.
 func (r *WindowRunner) Shutdown(ctx context.Context) error {
-	var err error
 	r.stopOnce.Do(func() {
 		if r.cancel != nil {
 			r.cancel()
-			select {
-			case <-r.done:
-			case <-ctx.Done():
-				err = ctx.Err()
-				return
-			}
+		} else {
+			close(r.done) // never started
 		}
-		err = r.Round(ctx)
 	})
-	return err
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return r.roundOnce(ctx, true)
 }

@@ -9,8 +9,9 @@ import (
 // less the allowed lateness. A partition whose newest event has not moved
 // for IdleAfter (wall clock) is left out, so a quiet or abandoned
 // partition does not stall every window forever; when every partition is
-// idle the newest event of all bounds it. It never goes back. A Watermark
-// is not safe for concurrent use.
+// idle (the traffic stopped, or ingest stalled) the slowest one bounds it,
+// so no partition's events are passed over. It never goes back. A
+// Watermark is not safe for concurrent use.
 type Watermark struct {
 	lateness, idleAfter time.Duration
 	parts               map[int32]*watermarkPart
@@ -19,7 +20,8 @@ type Watermark struct {
 
 type watermarkPart struct {
 	newest time.Time // newest stored event time
-	moved  time.Time // wall clock when newest last advanced
+	seen   time.Time // wall clock when the partition was first seen
+	moved  time.Time // wall clock when newest last advanced (seen until it does)
 }
 
 // NewWatermark returns a Watermark with no partitions.
@@ -35,18 +37,18 @@ func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time
 	for p, t := range newest {
 		st := w.parts[p]
 		if st == nil {
-			w.parts[p] = &watermarkPart{newest: t, moved: now}
+			w.parts[p] = &watermarkPart{newest: t, seen: now, moved: now}
 			continue
 		}
 		if t.After(st.newest) {
 			st.newest, st.moved = t, now
 		}
 	}
-	var low, high time.Time
+	var low, oldest time.Time
 	active := false
 	for _, st := range w.parts {
-		if high.IsZero() || st.newest.After(high) {
-			high = st.newest
+		if oldest.IsZero() || st.newest.Before(oldest) {
+			oldest = st.newest
 		}
 		if now.Sub(st.moved) >= w.idleAfter {
 			continue
@@ -56,10 +58,12 @@ func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time
 		}
 		active = true
 	}
-	if high.IsZero() {
+	if oldest.IsZero() {
 		return time.Time{}, false
 	}
-	v := high // every partition idle: nothing more is coming
+	// Every partition idle (traffic stopped, or ingest stalled): hold at
+	// the slowest one, never past events still to come.
+	v := oldest.Add(-w.lateness)
 	if active {
 		v = low.Add(-w.lateness)
 	}
@@ -67,6 +71,19 @@ func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time
 		w.value = v
 	}
 	return w.value, true
+}
+
+// Settled reports whether every partition seen has either advanced since
+// it was first seen or been watched for IdleAfter: only then does the
+// watermark say which partitions are alive (a partition dead for hours
+// counts as active until IdleAfter has passed).
+func (w *Watermark) Settled(now time.Time) bool {
+	for _, st := range w.parts {
+		if st.moved.Equal(st.seen) && now.Sub(st.seen) < w.idleAfter {
+			return false
+		}
+	}
+	return len(w.parts) > 0
 }
 
 // Value returns the watermark as of the last Update.

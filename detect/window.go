@@ -314,7 +314,9 @@ func (w *Windows) bucketEnds(r *windowRule, end int64) []int64 {
 	}
 	for d := int64(1); d <= int64(bc.Days); d++ {
 		c := anchor - d*86400
-		for b := c - 1800; b < c+1800; b += L {
+		first := c - 1800
+		first += ((L-first%L)%L + L) % L // up to the bucket grid
+		for b := first; b < c+1800; b += L {
 			keep(b)
 		}
 	}
@@ -385,22 +387,23 @@ func (w *Windows) pruneBuckets(hi int64) {
 }
 
 // Seed reopens the episodes of the anomalies the window detectors raised
-// in the realert_after before at, so that a runner taking over (a restart,
-// a rebalance) does not raise a subject still firing again.
-func (w *Windows) Seed(ctx context.Context, at time.Time) error {
-	since := at.Add(-w.cfg.Window.RealertAfter)
+// with windows ending since since (a runner taking over after a restart or
+// a rebalance), and returns the earliest such window end (zero if none):
+// judging from there brings the episodes' state up to date.
+func (w *Windows) Seed(ctx context.Context, since time.Time) (time.Time, error) {
 	rows, err := w.o.Conn.Query(ctx, fmt.Sprintf(`SELECT detector, kind, evidence, tenant, user_id, family_id, ip, toUInt32(window_end)
 FROM %s.anomalies WHERE detector IN ('%s', '%s') AND window_end >= toDateTime(%d)`, w.o.Database, LoginStorm, SessionChurn, since.Unix()))
 	if err != nil {
-		return fmt.Errorf("detect: seed window episodes: %w", err)
+		return time.Time{}, fmt.Errorf("detect: seed window episodes: %w", err)
 	}
 	defer rows.Close()
+	var earliest int64
 	for rows.Next() {
 		var det, kind, evidence string
 		var row windowRow
 		var end uint32
 		if err := rows.Scan(&det, &kind, &evidence, &row.tenant, &row.user, &row.family, &row.ip, &end); err != nil {
-			return fmt.Errorf("detect: seed window episodes: %w", err)
+			return time.Time{}, fmt.Errorf("detect: seed window episodes: %w", err)
 		}
 		var e struct {
 			Rule string `json:"rule"`
@@ -410,10 +413,42 @@ FROM %s.anomalies WHERE detector IN ('%s', '%s') AND window_end >= toDateTime(%d
 			if r.detector == det && r.name == e.Rule {
 				k := episodeKey(r, kind, row.tenant, r.key(&row))
 				w.open[k] = max(w.open[k], int64(end))
+				if earliest == 0 || int64(end) < earliest {
+					earliest = int64(end)
+				}
 			}
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil || earliest == 0 {
+		return time.Time{}, err
+	}
+	// Start judging one step before the earliest, so its window is judged
+	// again (and suppressed) and the episode's state is rebuilt from there.
+	return time.Unix(earliest-w.step, 0).UTC(), nil
+}
+
+// Known returns which of ids the anomalies table holds.
+func (w *Windows) Known(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for i := 0; i < len(ids); i += 1000 {
+		rows, err := w.o.Conn.Query(ctx, "SELECT DISTINCT id FROM "+w.o.Database+".anomalies WHERE has(?, id)", ids[i:min(i+1000, len(ids))])
+		if err != nil {
+			return nil, fmt.Errorf("detect: read anomalies: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("detect: read anomalies: %w", err)
+			}
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("detect: read anomalies: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // PartitionTimes reads each events partition's newest stored event time,

@@ -19,14 +19,19 @@ import (
 // logins in 30 s from ten addresses of 198.51.100.0/24, one partition,
 // followed by a quiet minute of one validation (so the watermark passes).
 func bruteForce(t0 time.Time, tenant, u string) []schemas.Event {
+	return slowBruteForce(t0, tenant, u, 30)
+}
+
+// slowBruteForce is bruteForce with n failures, one a second.
+func slowBruteForce(t0 time.Time, tenant, u string, n int) []schemas.Event {
 	var evs []schemas.Event
-	for i := range 30 {
+	for i := range n {
 		evs = append(evs, schemas.Event{
-			ID: fmt.Sprintf("bf-%s-%d", u, i), Type: schemas.TypeLoginFailed, Time: t0.Add(time.Duration(i) * time.Second),
+			ID: fmt.Sprintf("bf-%s-%s-%d", u, t0.Format("150405"), i), Type: schemas.TypeLoginFailed, Time: t0.Add(time.Duration(i) * time.Second),
 			Tenant: tenant, UserID: u, IP: fmt.Sprintf("198.51.100.%d", 10+i%10), Outcome: schemas.OutcomeFailure, Reason: "bad_password",
 		})
 	}
-	evs = append(evs, schemas.Event{ID: "quiet-" + u, Type: schemas.TypeSessionValidated, Time: t0.Add(2 * time.Minute), Tenant: tenant,
+	evs = append(evs, schemas.Event{ID: "quiet-" + u + t0.Format("150405"), Type: schemas.TypeSessionValidated, Time: t0.Add(time.Duration(n)*time.Second + 90*time.Second), Tenant: tenant,
 		UserID: "someone", SessionID: "s", FamilyID: "s", Outcome: schemas.OutcomeSuccess})
 	return evs
 }
@@ -71,6 +76,10 @@ func TestWindowAllowlists(t *testing.T) {
 	f("sources allowlisted", func(c *detect.Config) { c.Window.AllowCIDRs = []string{"198.51.100.0/24", "2001:db8::/32"} }, 0)
 	f("other sources allowlisted", func(c *detect.Config) { c.Window.AllowCIDRs = []string{"198.51.101.0/24", "198.51.100.10/32"} }, 1)
 	f("an IPv6 prefix does not cover IPv4", func(c *detect.Config) { c.Window.AllowCIDRs = []string{"::/0"} }, 1)
+	f("::/0 keeps the other entries", func(c *detect.Config) {
+		c.Window.AllowUsers = []string{"alice"}
+		c.Window.AllowCIDRs = []string{"10.0.0.0/8", "::/0"}
+	}, 0)
 }
 
 // TestWindowRunnerKeepsAndReseeds checks the runner's promises: a failed
@@ -84,9 +93,11 @@ func TestWindowRunnerKeepsAndReseeds(t *testing.T) {
 	sink := ingest.NewClickHouseSink(conn, db)
 	var written []detect.Anomaly
 	fail := true
+	wall := time.Now()
 	newRunner := func() *detect.WindowRunner {
 		r, err := detect.NewWindowRunner(detect.RunnerOptions{
 			Windows: windowsOf(t, detect.DefaultConfig(), conn, db), Times: detect.ClickHouseTimes(conn, db),
+			Now: func() time.Time { return wall },
 			Write: func(ctx context.Context, as []detect.Anomaly) error {
 				if fail {
 					return errors.New("clickhouse away")
@@ -106,6 +117,10 @@ func TestWindowRunnerKeepsAndReseeds(t *testing.T) {
 		t.Fatalf("inactive runner: %v, wrote %d", err, len(written))
 	}
 	r.SetActive(true)
+	if err := r.Round(ctx); err != nil || len(written) != 0 {
+		t.Fatalf("first round, the partition not yet seen moving: %v, wrote %d", err, len(written))
+	}
+	wall = wall.Add(31 * time.Second) // the one partition did not move: watched long enough
 	if err := r.Round(ctx); err == nil {
 		t.Fatal("a failed write was not reported")
 	}
@@ -129,10 +144,62 @@ func TestWindowRunnerKeepsAndReseeds(t *testing.T) {
 	if err := r2.Round(ctx); err != nil {
 		t.Fatal(err)
 	}
+	wall = wall.Add(31 * time.Second)
+	if err := r2.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := r2.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(written) != 1 {
 		t.Errorf("the restarted runner raised the open episode again: %v", written[1:])
+	}
+}
+
+// TestWindowTakeoverMidEpisode checks that a runner taking over in the
+// middle of a long attack (still firing, not raised again for twenty
+// minutes) neither raises it again nor misses what follows.
+func TestWindowTakeoverMidEpisode(t *testing.T) {
+	_, conn, db := testenv.MigratedDatabase(t)
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var written []detect.Anomaly
+	wall := time.Now()
+	runFor := func() {
+		t.Helper()
+		r, err := detect.NewWindowRunner(detect.RunnerOptions{
+			Windows: windowsOf(t, detect.DefaultConfig(), conn, db), Times: detect.ClickHouseTimes(conn, db),
+			Now: func() time.Time { return wall },
+			Write: func(ctx context.Context, as []detect.Anomaly) error {
+				written = append(written, as...)
+				return ingest.NewClickHouseSink(conn, db).WriteAnomalies(ctx, as)
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SetActive(true)
+		for range 2 {
+			if err := r.Round(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			wall = wall.Add(31 * time.Second)
+		}
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store(t, conn, db, slowBruteForce(t0, "acme", "alice", 20*60))
+	runFor()
+	if len(written) != 1 {
+		t.Fatalf("first runner raised %d anomalies, want 1", len(written))
+	}
+	store(t, conn, db, slowBruteForce(t0.Add(20*time.Minute), "acme", "alice", 20*60))
+	store(t, conn, db, slowBruteForce(t0.Add(40*time.Minute), "acme", "bob", 60))
+	runFor()
+	if len(written) != 2 || written[1].UserID != "bob" {
+		for _, a := range written {
+			t.Logf("%s %s %s..%s", a.ID, a.UserID, a.WindowStart, a.WindowEnd)
+		}
+		t.Errorf("after the takeover: %d anomalies, want alice's once and then bob's", len(written))
 	}
 }

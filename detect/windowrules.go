@@ -121,11 +121,10 @@ func allowFilter(c WindowConfig) string {
 			fmt.Fprintf(&b, " AND NOT (position(ip, ':') = 0 AND IPv4StringToNum(ip) BETWEEN %d AND %d)", lo, hi)
 			continue
 		}
-		n := p.Bits() / 8
-		a := p.Addr().As16()
-		fmt.Fprintf(&b, " AND NOT (position(ip, ':') > 0 AND substring(IPv6StringToNum(ip), 1, %d) = unhex('%X'))", max(n, 1), a[:max(n, 1)])
-		if n == 0 { // ::/0 allows every IPv6 source
-			b.Reset()
+		if n := p.Bits() / 8; n > 0 {
+			a := p.Addr().As16()
+			fmt.Fprintf(&b, " AND NOT (position(ip, ':') > 0 AND substring(IPv6StringToNum(ip), 1, %d) = unhex('%X'))", n, a[:n])
+		} else { // ::/0 allows every IPv6 source
 			b.WriteString(" AND position(ip, ':') = 0")
 		}
 	}
@@ -200,10 +199,10 @@ func distributedRule(c LoginStormConfig) *windowRule {
 		detector: LoginStorm, name: "distributed", window: d.Window, shadow: c.Shadow,
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
-			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, argMax(ip, f) AS o_ip, min(first) AS first_ns,
+			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, argMax(ip, tuple(f, ip)) AS o_ip, min(first) AS first_ns,
   [toFloat64(count()), toFloat64(sum(f)), toFloat64(sum(a)), toFloat64(length(groupUniqArrayArray(tg))),
    toFloat64(uniqExact(asn)), toFloat64(sum(s)), toFloat64(sum(u)), toFloat64(uniqExact(country))] AS m,
-  arrayConcat([kind, toString(argMax(asn, f))], groupArray(%d)(ip)) AS info
+  arrayConcat([kind, toString(argMax(asn, tuple(f, ip)))], arraySlice(arraySort(groupArray(ip)), 1, %d)) AS info
 FROM (
   SELECT w_end, tenant, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a, uniqExactIf(id, type = 'login.failed') AS f,
          uniqExactIf(id, type = 'session.created') AS s, uniqExactIf(id, reason = 'unknown_user') AS u,

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/internal/config"
@@ -19,16 +18,19 @@ import (
 func cmdBacktest() command {
 	c := command{name: "backtest", summary: "run the window detectors over stored history and report what they would have raised", usage: `
 Usage:
-  vigil backtest --from T1 --to T2 [--detector login_storm|session_churn]
-                 [--format table|json] [--config FILE]
+  vigil backtest --from T1 [--to T2] [--detector login_storm|session_churn]
+                 [--warmup 1h] [--format table|json] [--config FILE]
 
 Judges every window ending between T1 and T2 (RFC 3339) exactly as the
 live window detectors would have (same windows, baselines and episodes,
 so the same anomaly ids), and prints what they would have raised, marking
-those the live detectors did raise (LIVE yes). Nothing is written and
-nothing acts: try new thresholds in a config file (or VIGIL_DETECT_*
-variables) and see, on real history, what they would have paged about
-before turning them on.
+those the live detectors did raise (LIVE yes). The --warmup before T1 is
+judged too but not reported, so an attack already under way at T1 is the
+episode the live detectors had, not a new one. T2 (default now) is held to
+the watermark: windows the stored events do not complete yet are left out.
+Nothing is written and nothing acts: try new thresholds in a config file
+(or VIGIL_DETECT_* variables) and see, on real history, what they would
+have paged about before turning them on.
 
 Examples:
   vigil backtest --from 2026-11-01T00:00:00Z --to 2026-11-08T00:00:00Z
@@ -39,6 +41,7 @@ Examples:
 		fromS := fs.String("from", "", "start of the history to judge, RFC 3339 (required)")
 		toS := fs.String("to", "", "end of the history to judge, RFC 3339 (default now)")
 		only := fs.String("detector", "", "judge only this window detector: login_storm or session_churn")
+		warmup := fs.Duration("warmup", time.Hour, "history judged before --from, not reported (episodes under way at --from)")
 		format := fs.String("format", "table", "table or json")
 		path := fs.String("config", "", "config file (YAML); empty means defaults plus environment")
 		if done, err := parseFlags(fs, args); done {
@@ -62,6 +65,9 @@ Examples:
 		}
 		if !from.Before(to) {
 			return errUsage("--from must be before --to (default now)")
+		}
+		if *warmup < 0 {
+			return errUsage("--warmup must not be negative, got %s", *warmup)
 		}
 		env.warnUnknownEnv()
 		cfg, err := config.Load(*path, env.getenv)
@@ -89,12 +95,29 @@ Examples:
 		if w == nil {
 			return errUsage("no window detector is enabled (detect.login_storm.enabled, detect.session_churn.enabled)")
 		}
-		t0 := time.Now()
-		as, err := w.Evaluate(ctx, from, to)
+		// Hold --to to the watermark, as the live runner would.
+		times, err := detect.PartitionTimes(ctx, conn, cfg.ClickHouse.Database, time.Time{})
 		if err != nil {
 			return err
 		}
-		live, err := liveIDs(ctx, conn, cfg.ClickHouse.Database, as)
+		wm, ok := detect.NewWatermark(cfg.Detect.Window.Lateness, cfg.Detect.Window.IdleAfter).Update(times, time.Now())
+		if !ok {
+			return fmt.Errorf("no stored events in database %s", cfg.ClickHouse.Database)
+		}
+		if wm.Before(to) {
+			fmt.Fprintf(env.stderr, "note: --to held to the watermark %s: later windows are not complete yet\n", wm.UTC().Format(time.RFC3339))
+			to = wm
+			if !from.Before(to) {
+				return errUsage("--from is after the watermark %s: nothing is complete to judge", wm.UTC().Format(time.RFC3339))
+			}
+		}
+		t0 := time.Now()
+		all, err := w.Evaluate(ctx, from.Add(-*warmup), to)
+		if err != nil {
+			return err
+		}
+		as := slices.DeleteFunc(all, func(a detect.Anomaly) bool { return !a.WindowEnd.After(from) })
+		live, err := w.Known(ctx, ids(as))
 		if err != nil {
 			return err
 		}
@@ -106,35 +129,12 @@ Examples:
 	return c
 }
 
-// liveIDs returns which of as the anomalies table already holds.
-func liveIDs(ctx context.Context, conn driver.Conn, db string, as []detect.Anomaly) (map[string]bool, error) {
-	out := map[string]bool{}
-	for i := 0; i < len(as); i += 1000 {
-		ids := make([]string, 0, 1000)
-		for _, a := range as[i:min(i+1000, len(as))] {
-			ids = append(ids, a.ID)
-		}
-		rows, err := conn.Query(ctx, "SELECT DISTINCT id FROM "+db+".anomalies WHERE has(?, id)", ids)
-		if err != nil {
-			if strings.Contains(err.Error(), "doesn't exist") {
-				return out, nil // not migrated: nothing ran live
-			}
-			return nil, fmt.Errorf("read anomalies: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+func ids(as []detect.Anomaly) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ID
 	}
-	return out, nil
+	return out
 }
 
 // backtestAnomaly is one anomaly in `vigil backtest --format json`.
@@ -188,7 +188,11 @@ func writeBacktestTable(w io.Writer, as []detect.Anomaly, live map[string]bool, 
 		if live[a.ID] {
 			l = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.WindowEnd.UTC().Format(time.RFC3339), a.Detector, a.Kind, a.Severity,
+		sev := a.Severity.String()
+		if a.Shadow {
+			sev += " (shadow)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.WindowEnd.UTC().Format(time.RFC3339), a.Detector, a.Kind, sev,
 			orDash(a.Tenant), subject, l, a.ID)
 		counts[a.Detector+"/"+a.Kind]++
 	}
