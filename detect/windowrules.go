@@ -206,7 +206,7 @@ func distributedRule(c LoginStormConfig) *windowRule {
 FROM (
   SELECT w_end, tenant, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a, uniqExactIf(id, type = 'login.failed') AS f,
          uniqExactIf(id, type = 'session.created') AS s, uniqExactIf(id, reason = 'unknown_user') AS u,
-         groupUniqArray(target) AS tg, minIf(time_ns, type = 'login.failed') AS first,
+         groupUniqArrayIf(target, type = 'login.failed') AS tg, minIf(time_ns, type = 'login.failed') AS first,
          if(u * 10 >= f, 'credential_stuffing', 'password_spraying') AS kind
   FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, `+target+`, `+q.expand()+`
         FROM `+q.db+`.events
@@ -342,6 +342,8 @@ func shortSessionsRule(c SessionChurnConfig) *windowRule {
 		detector: SessionChurn, name: "short_sessions", window: s.Window, shadow: c.Shadow,
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
+			// A session's login is its earliest session.created in the span
+			// read; session ids are unique, so the span cannot change it.
 			short := fmt.Sprintf("created_ns > 0 AND time_ns >= created_ns AND time_ns - created_ns <= %d", life)
 			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, minIf(time_ns, %s) AS first_ns,
   [toFloat64(uniqExactIf(session_id, %s)), toFloat64(uniqExact(session_id))] AS m, emptyArrayString() AS info
