@@ -185,6 +185,12 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 		}
 		v, fire := r.judge(row, b)
 		if !fire {
+			if b != nil && row.m[0] >= (b.Median+b.Threshold)/2 {
+				key := episodeKey(r, r.kind, row.tenant, r.key(row))
+				if last, ok := w.open[key]; ok && row.end-last <= realert {
+					w.open[key] = row.end // ebbing, not over
+				}
+			}
 			continue
 		}
 		if r.coveredBy != "" {

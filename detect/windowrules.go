@@ -78,6 +78,11 @@ type windowRule struct {
 	window   time.Duration
 	shadow   bool
 	baseline bool
+	// kind is the kind a baseline rule raises. While its episode is open,
+	// a window at or above halfway from the median to the threshold keeps
+	// it open without raising (hysteresis: a storm ebbing around the
+	// threshold is one episode, not several).
+	kind string
 	// coveredBy names a many-source rule whose open episode in the same
 	// tenant covers this rule's row when it lists the row's address (one
 	// campaign, one anomaly).
@@ -239,15 +244,24 @@ func bruteForceRule(c LoginStormConfig) *windowRule {
 		detector: LoginStorm, name: "brute_force", window: b.Window, shadow: c.Shadow,
 		key: func(r *windowRow) []string { return []string{r.user} },
 		sql: func(q windowQuery) string {
-			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, minIf(time_ns, type = 'login.failed') AS first_ns,
-  [toFloat64(uniqExact(id)), toFloat64(uniqExactIf(id, type = 'login.failed')), toFloat64(uniqExact(ip)),
-   toFloat64(uniqExactIf(id, type = 'session.created')), toFloat64(uniqExact(asn)), toFloat64(uniqExact(country))] AS m,
+			// Per source first, so the first offending failure is the first
+			// from a source that never got in (a user's own typo followed by
+			// a successful retry from the same address is not the attack).
+			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip,
+  if(minIf(first_fail, s = 0) > 0, minIf(first_fail, s = 0), min(first_fail)) AS first_ns,
+  [toFloat64(sum(a)), toFloat64(sum(f)), toFloat64(count()), toFloat64(sum(s)), toFloat64(uniqExact(asn)), toFloat64(uniqExact(country))] AS m,
   emptyArrayString() AS info
-FROM (SELECT id, type, tenant, user_id, ip, time_ns, asn, country, `+q.expand()+`
-      FROM `+q.db+`.events
-      WHERE type IN ('session.created', 'login.failed') AND user_id != '' AND `+q.span()+q.filter+q.busy("user_id", "'login.failed'", b.MinFailures)+`)
+FROM (
+  SELECT w_end, tenant, user_id, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a,
+         uniqExactIf(id, type = 'login.failed') AS f, uniqExactIf(id, type = 'session.created') AS s,
+         minIf(time_ns, type = 'login.failed') AS first_fail
+  FROM (SELECT id, type, tenant, user_id, ip, time_ns, asn, country, `+q.expand()+`
+        FROM `+q.db+`.events
+        WHERE type IN ('session.created', 'login.failed') AND user_id != '' AND `+q.span()+q.filter+q.busy("user_id", "'login.failed'", b.MinFailures)+`)
+  GROUP BY w_end, tenant, user_id, ip
+)
 GROUP BY w_end, tenant, user_id
-HAVING uniqExactIf(id, type = 'login.failed') >= %d AND uniqExact(ip) >= %d`, b.MinFailures, b.MinSources)
+HAVING sum(f) >= %d AND count() >= %d`, b.MinFailures, b.MinSources)
 		},
 		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
 			attempts, failures, sources, successes, asns, countries := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4], r.m[5]
@@ -266,9 +280,11 @@ HAVING uniqExactIf(id, type = 'login.failed') >= %d AND uniqExact(ip) >= %d`, b.
 // sessions is not churn.
 const vigilRevocation = "(type = 'session.revoked' AND actor = 'vigil')"
 
-// reconnectRule: a surge of successful logins by users whose session was
-// lost (ended other than routinely) shortly before, judged against the
-// tenant's baseline. An SRE signal, not a security one.
+// reconnectRule: a surge of successful logins on devices whose session
+// was lost (ended other than routinely) shortly before — known users on
+// known devices coming back — judged against the tenant's baseline. Events
+// without a device_id match on the user alone. An SRE signal, not a
+// security one.
 func reconnectRule(c LoginStormConfig) *windowRule {
 	rc := c.Reconnect
 	lost := fmt.Sprintf("type IN ('session.expired', 'session.revoked') AND NOT %s AND user_id != ''", vigilRevocation)
@@ -276,7 +292,7 @@ func reconnectRule(c LoginStormConfig) *windowRule {
 		lost += " AND reason NOT IN (" + quoteList(rc.RoutineEndReasons) + ")"
 	}
 	return &windowRule{
-		detector: LoginStorm, name: "reconnect", window: rc.Window, shadow: c.Shadow, baseline: true, floor: float64(rc.MinLogins),
+		detector: LoginStorm, name: "reconnect", window: rc.Window, shadow: c.Shadow, baseline: true, kind: "reconnect_storm", floor: float64(rc.MinLogins),
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
 			// Each login is matched with its user's losses over the whole
@@ -289,8 +305,8 @@ FROM (SELECT id, tenant, user_id, device_id, time_ns, time, `+q.expand()+`
       FROM (SELECT id, tenant, user_id, device_id, time_ns, time, lost
             FROM (SELECT id, tenant, user_id, device_id, time_ns, time FROM `+q.db+`.events
                   WHERE type = 'session.created' AND user_id != '' AND `+q.span()+q.filter+`)
-            ANY INNER JOIN (SELECT tenant, user_id, groupArray(toUInt32(time)) AS lost FROM `+q.db+`.events
-                  WHERE %s AND time >= toDateTime(%d) AND time < toDateTime(%d) GROUP BY tenant, user_id) USING (tenant, user_id))
+            ANY INNER JOIN (SELECT tenant, user_id, device_id, groupArray(toUInt32(time)) AS lost FROM `+q.db+`.events
+                  WHERE %s AND time >= toDateTime(%d) AND time < toDateTime(%d) GROUP BY tenant, user_id, device_id) USING (tenant, user_id, device_id))
       ARRAY JOIN lost AS lost_at
       WHERE lost_at <= toUInt32(time) AND lost_at + %d > toUInt32(time))
 GROUP BY w_end, tenant`, lost, q.from-q.window-look, q.to, look)
@@ -311,7 +327,7 @@ GROUP BY w_end, tenant`, lost, q.from-q.window-look, q.to, look)
 func endBurstRule(c SessionChurnConfig) *windowRule {
 	e := c.EndBurst
 	return &windowRule{
-		detector: SessionChurn, name: "end_burst", window: e.Window, shadow: c.Shadow, baseline: true, floor: float64(e.MinEnds),
+		detector: SessionChurn, name: "end_burst", window: e.Window, shadow: c.Shadow, baseline: true, kind: "end_burst", floor: float64(e.MinEnds),
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
 			return `SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
