@@ -61,9 +61,10 @@ type WindowRunner struct {
 	log   *slog.Logger
 	every time.Duration
 
-	amu    sync.Mutex // guards active and fresh; never held for long (SetActive runs on the Kafka group goroutine)
-	active bool
-	fresh  bool // became active: take over before the next judged window
+	amu         sync.Mutex // guards active, fresh and activations; never held for long (SetActive runs on the Kafka group goroutine)
+	active      bool
+	fresh       bool   // became active: take over before the next judged window
+	activations uint64 // times it became active, so a takeover can tell it was not overtaken
 
 	mu          sync.Mutex // serialises rounds; guards the round state below
 	replayUntil time.Time  // anomalies ending at or before it are replays: written only if not yet stored
@@ -97,6 +98,7 @@ func (r *WindowRunner) SetActive(on bool) {
 	defer r.amu.Unlock()
 	if on && !r.active {
 		r.fresh = true
+		r.activations++
 	}
 	r.active = on
 	if on {
@@ -106,14 +108,19 @@ func (r *WindowRunner) SetActive(on bool) {
 	}
 }
 
-func (r *WindowRunner) state() (active, fresh bool) {
+func (r *WindowRunner) state() (active, fresh bool, activation uint64) {
 	r.amu.Lock()
 	defer r.amu.Unlock()
-	return r.active, r.fresh
+	return r.active, r.fresh, r.activations
 }
 
-// Start launches the schedule and returns at once.
+// Start launches the schedule and returns at once; it fails after Shutdown.
 func (r *WindowRunner) Start(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return errors.New("detect: window runner already shut down")
+	default:
+	}
 	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go r.loop(ctx)
 	return nil
@@ -148,8 +155,8 @@ func (r *WindowRunner) roundOnce(ctx context.Context, final bool) error {
 	m := r.w.o.Metrics
 	t0 := time.Now()
 	var err error
-	if active, fresh := r.state(); active {
-		err = r.round(ctx, fresh, final)
+	if active, fresh, n := r.state(); active {
+		err = r.round(ctx, fresh, n, final)
 	} else {
 		err = r.flush(ctx)
 	}
@@ -163,7 +170,7 @@ func (r *WindowRunner) roundOnce(ctx context.Context, final bool) error {
 	return nil
 }
 
-func (r *WindowRunner) round(ctx context.Context, fresh, final bool) error {
+func (r *WindowRunner) round(ctx context.Context, fresh bool, activation uint64, final bool) error {
 	var since time.Time
 	if v := r.wm.Value(); !v.IsZero() {
 		since = v.Add(-time.Hour)
@@ -183,12 +190,16 @@ func (r *WindowRunner) round(ctx context.Context, fresh, final bool) error {
 		if !r.wm.Settled(now) && !final {
 			return r.flush(ctx) // a partition not seen moving yet may be long dead: wait
 		}
-		if err := r.takeOver(ctx, wm); err != nil {
+		if err := r.takeOver(ctx, wm, activation); err != nil {
 			return errors.Join(err, r.flush(ctx))
 		}
 	}
 	as, err := r.w.Evaluate(ctx, time.Time{}, wm)
-	r.pending = append(r.pending, as...)
+	for _, a := range as {
+		if !slices.ContainsFunc(r.pending, func(p Anomaly) bool { return p.ID == a.ID }) { // a replay of one still pending
+			r.pending = append(r.pending, a)
+		}
+	}
 	if last := r.w.Last(); !last.IsZero() {
 		m.WindowLag.Set(now.Sub(last).Seconds())
 	}
@@ -198,7 +209,7 @@ func (r *WindowRunner) round(ctx context.Context, fresh, final bool) error {
 // takeOver resets the judged windows and reopens the predecessor's
 // episodes: judging resumes at the earliest episode reopened, or catch_up
 // before the watermark, whichever is earlier.
-func (r *WindowRunner) takeOver(ctx context.Context, wm time.Time) error {
+func (r *WindowRunner) takeOver(ctx context.Context, wm time.Time, activation uint64) error {
 	from := wm.Add(-r.w.cfg.Window.CatchUp)
 	r.w.reset()
 	earliest, err := r.w.Seed(ctx, from.Add(-seedHorizon))
@@ -210,9 +221,13 @@ func (r *WindowRunner) takeOver(ctx context.Context, wm time.Time) error {
 		start = earliest
 	}
 	r.w.last = r.w.floor(start)
-	r.replayUntil = time.Unix(r.w.floor(from), 0)
+	// Everything up to the watermark may have been written by the
+	// predecessor: check before writing.
+	r.replayUntil = time.Unix(r.w.floor(wm), 0)
 	r.amu.Lock()
-	r.fresh = false
+	if r.activations == activation { // not lost and regained meanwhile
+		r.fresh = false
+	}
 	r.amu.Unlock()
 	return nil
 }

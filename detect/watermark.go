@@ -47,7 +47,7 @@ func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time
 	var low, oldest time.Time
 	active := false
 	for _, st := range w.parts {
-		if oldest.IsZero() || st.newest.Before(oldest) {
+		if st.moved.After(st.seen) && (oldest.IsZero() || st.newest.Before(oldest)) {
 			oldest = st.newest
 		}
 		if now.Sub(st.moved) >= w.idleAfter {
@@ -58,14 +58,17 @@ func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time
 		}
 		active = true
 	}
-	if oldest.IsZero() {
-		return time.Time{}, false
-	}
-	// Every partition idle (traffic stopped, or ingest stalled): hold at
-	// the slowest one, never past events still to come.
-	v := oldest.Add(-w.lateness)
-	if active {
+	var v time.Time
+	switch {
+	case active:
 		v = low.Add(-w.lateness)
+	case !oldest.IsZero():
+		// Every partition idle (traffic stopped, or ingest stalled): hold
+		// at the slowest one seen moving, never past events still to come.
+		v = oldest.Add(-w.lateness)
+	}
+	if v.IsZero() && w.value.IsZero() {
+		return time.Time{}, false // only partitions never seen moving, all idle: nothing known yet
 	}
 	if v.After(w.value) {
 		w.value = v
@@ -73,17 +76,21 @@ func (w *Watermark) Update(newest map[int32]time.Time, now time.Time) (time.Time
 	return w.value, true
 }
 
-// Settled reports whether every partition seen has either advanced since
-// it was first seen or been watched for IdleAfter: only then does the
-// watermark say which partitions are alive (a partition dead for hours
-// counts as active until IdleAfter has passed).
+// Settled reports whether at least one partition has advanced since it
+// was first seen and every other one has been watched for IdleAfter: only
+// then does the watermark say which partitions are alive (a partition
+// dead for hours counts as active until IdleAfter has passed, and a
+// process started during a quiet spell knows nothing yet).
 func (w *Watermark) Settled(now time.Time) bool {
+	moved := false
 	for _, st := range w.parts {
-		if st.moved.Equal(st.seen) && now.Sub(st.seen) < w.idleAfter {
+		if st.moved.After(st.seen) {
+			moved = true
+		} else if now.Sub(st.seen) < w.idleAfter {
 			return false
 		}
 	}
-	return len(w.parts) > 0
+	return moved
 }
 
 // Value returns the watermark as of the last Update.

@@ -185,10 +185,14 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 		}
 		v, fire := r.judge(row, b)
 		if !fire {
-			if b != nil && row.m[0] >= (b.Median+b.Threshold)/2 {
+			if b != nil { // a fleet-wide series back below its sustain level ends the episode at once
 				key := episodeKey(r, r.kind, row.tenant, r.key(row))
-				if last, ok := w.open[key]; ok && row.end-last <= realert {
-					w.open[key] = row.end // ebbing, not over
+				if last, ok := w.open[key]; ok {
+					if !b.Missing && row.m[0] >= (b.Median+b.Threshold)/2 && row.end-last <= realert {
+						w.open[key] = max(last, row.end) // ebbing, not over
+					} else {
+						delete(w.open, key)
+					}
 				}
 			}
 			continue
@@ -210,7 +214,7 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 		}
 		key := episodeKey(r, v.kind, row.tenant, r.key(row))
 		if last, ok := w.open[key]; ok && row.end-last <= realert {
-			w.open[key] = row.end
+			w.open[key] = max(last, row.end) // a seeded episode may end later than a replayed window
 			w.o.Metrics.Suppressed.WithLabelValues(r.detector).Inc()
 			continue
 		}

@@ -166,7 +166,7 @@ type RefreshLoopConfig struct {
 func defaultWindowConfig() WindowConfig {
 	return WindowConfig{
 		Interval: 5 * time.Second, Lateness: 5 * time.Second, IdleAfter: 30 * time.Second,
-		CatchUp: 15 * time.Minute, RealertAfter: 2 * time.Minute,
+		CatchUp: 15 * time.Minute, RealertAfter: time.Minute,
 		AllowCIDRs: []string{}, AllowUsers: []string{},
 		Baseline: BaselineConfig{Recent: time.Hour, Days: 7, MinSamples: 10, MADs: 6, MinRatio: 3},
 	}
@@ -177,7 +177,7 @@ func defaultLoginStorm() LoginStormConfig {
 		Enabled:     true,
 		Stuffing:    StuffingConfig{Window: 2 * time.Minute, MinTargets: 30, MinFailureRatio: 0.8, MaxAttemptsPerTarget: 3},
 		Distributed: DistributedConfig{Window: 2 * time.Minute, MinSources: 5, MinTargets: 20, MinFailures: 30, MinFailureRatio: 0.8},
-		BruteForce:  BruteForceConfig{Window: 5 * time.Minute, MinFailures: 20, MinSources: 5},
+		BruteForce:  BruteForceConfig{Window: 2 * time.Minute, MinFailures: 20, MinSources: 5},
 		Reconnect: ReconnectConfig{Window: time.Minute, MinLogins: 20, Lookback: 5 * time.Minute,
 			RoutineEndReasons: []string{"logout", "idle_timeout", "expired"}},
 	}

@@ -78,10 +78,12 @@ type windowRule struct {
 	window   time.Duration
 	shadow   bool
 	baseline bool
-	// kind is the kind a baseline rule raises. While its episode is open,
-	// a window at or above halfway from the median to the threshold keeps
-	// it open without raising (hysteresis: a storm ebbing around the
-	// threshold is one episode, not several).
+	// kind is the kind a baseline rule raises. While its episode is open
+	// and the baseline has history, a window at or above halfway from the
+	// median to the threshold keeps it open without raising (hysteresis: a
+	// storm ebbing around the threshold is one episode, not several); a
+	// window below that (below the threshold, without history) ends it at
+	// once, so the next burst is a new incident.
 	kind string
 	// coveredBy names a many-source rule whose open episode in the same
 	// tenant covers this rule's row when it lists the row's address (one
@@ -193,34 +195,43 @@ HAVING uniqExact(target) >= ` + fmt.Sprint(s.MinTargets)
 }
 
 // distributedRule: many hostile sources (each failing on two or more
-// accounts) together try many accounts. Each source is classed by what it
-// tries: a leaked list (a tenth or more of its failures are unknown user
-// names: credential_stuffing) or a few passwords against real accounts
+// accounts) together try many accounts. The hostile sources of each
+// network (ASN) are classed together by what they try: a leaked list (a
+// tenth or more of their failures are unknown user names:
+// credential_stuffing) or a few passwords against real accounts
 // (password_spraying); each class is judged on its own, so two campaigns
-// in one tenant do not mask each other.
+// in one tenant do not mask each other, and one hosting provider's
+// addresses stay one campaign.
 func distributedRule(c LoginStormConfig) *windowRule {
 	d := c.Distributed
 	return &windowRule{
 		detector: LoginStorm, name: "distributed", window: d.Window, shadow: c.Shadow,
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
-			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, argMax(ip, tuple(f, ip)) AS o_ip, min(first) AS first_ns,
-  [toFloat64(count()), toFloat64(sum(f)), toFloat64(sum(a)), toFloat64(length(groupUniqArrayArray(tg))),
-   toFloat64(uniqExact(asn)), toFloat64(sum(s)), toFloat64(sum(u)), toFloat64(uniqExact(country))] AS m,
-  arrayConcat([kind, toString(argMax(asn, tuple(f, ip)))], arraySlice(arraySort(groupArray(ip)), 1, %d)) AS info
+			return fmt.Sprintf(`SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, argMax(top_ip, tuple(top_f, top_ip)) AS o_ip,
+  min(first) AS first_ns,
+  [toFloat64(sum(srcs)), toFloat64(sum(nf)), toFloat64(sum(na)), toFloat64(length(groupUniqArrayArray(tgs))),
+   toFloat64(count()), toFloat64(sum(ns)), toFloat64(sum(nu)), toFloat64(length(groupUniqArrayArray(countries)))] AS m,
+  arrayConcat([kind, toString(argMax(asn, tuple(nf, asn)))], arraySlice(arraySort(groupArrayArray(ips)), 1, %d)) AS info
 FROM (
-  SELECT w_end, tenant, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a, uniqExactIf(id, type = 'login.failed') AS f,
-         uniqExactIf(id, type = 'session.created') AS s, uniqExactIf(id, reason = 'unknown_user') AS u,
-         groupUniqArrayIf(target, type = 'login.failed') AS tg, minIf(time_ns, type = 'login.failed') AS first,
-         if(u * 10 >= f, 'credential_stuffing', 'password_spraying') AS kind
-  FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, `+target+`, `+q.expand()+`
-        FROM `+q.db+`.events
-        WHERE type IN ('session.created', 'login.failed') AND ip != '' AND `+q.span()+q.filter+q.busy("ip", "'login.failed'", 2)+`)
-  GROUP BY w_end, tenant, ip
-  HAVING f >= 2 AND f >= %g * a AND length(tg) >= 2
+  SELECT w_end, tenant, asn, count() AS srcs, sum(f) AS nf, sum(a) AS na, sum(s) AS ns, sum(u) AS nu,
+         groupUniqArrayArray(tg) AS tgs, groupUniqArray(country) AS countries, groupArray(ip) AS ips,
+         argMax(ip, tuple(f, ip)) AS top_ip, max(f) AS top_f, min(first) AS first,
+         if(sum(u) * 10 >= sum(f), 'credential_stuffing', 'password_spraying') AS kind
+  FROM (
+    SELECT w_end, tenant, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a, uniqExactIf(id, type = 'login.failed') AS f,
+           uniqExactIf(id, type = 'session.created') AS s, uniqExactIf(id, reason = 'unknown_user') AS u,
+           groupUniqArrayIf(target, type = 'login.failed') AS tg, minIf(time_ns, type = 'login.failed') AS first
+    FROM (SELECT id, type, tenant, ip, time_ns, asn, country, reason, `+target+`, `+q.expand()+`
+          FROM `+q.db+`.events
+          WHERE type IN ('session.created', 'login.failed') AND ip != '' AND `+q.span()+q.filter+q.busy("ip", "'login.failed'", 2)+`)
+    GROUP BY w_end, tenant, ip
+    HAVING f >= 2 AND f >= %g * a AND length(tg) >= 2
+  )
+  GROUP BY w_end, tenant, asn
 )
 GROUP BY w_end, tenant, kind
-HAVING count() >= %d AND sum(f) >= %d`, maxSources, d.MinFailureRatio, d.MinSources, d.MinFailures)
+HAVING sum(srcs) >= %d AND sum(nf) >= %d`, maxSources, d.MinFailureRatio, d.MinSources, d.MinFailures)
 		},
 		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
 			sources, failures, attempts, targets, asns, successes, unknown, countries := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4], r.m[5], r.m[6], r.m[7]
@@ -248,7 +259,7 @@ func bruteForceRule(c LoginStormConfig) *windowRule {
 			// from a source that never got in (a user's own typo followed by
 			// a successful retry from the same address is not the attack).
 			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip,
-  if(minIf(first_fail, s = 0) > 0, minIf(first_fail, s = 0), min(first_fail)) AS first_ns,
+  if(minIf(first_fail, s = 0 AND f > 0) > 0, minIf(first_fail, s = 0 AND f > 0), minIf(first_fail, f > 0)) AS first_ns,
   [toFloat64(sum(a)), toFloat64(sum(f)), toFloat64(count()), toFloat64(sum(s)), toFloat64(uniqExact(asn)), toFloat64(uniqExact(country))] AS m,
   emptyArrayString() AS info
 FROM (
@@ -282,9 +293,9 @@ const vigilRevocation = "(type = 'session.revoked' AND actor = 'vigil')"
 
 // reconnectRule: a surge of successful logins on devices whose session
 // was lost (ended other than routinely) shortly before — known users on
-// known devices coming back — judged against the tenant's baseline. Events
-// without a device_id match on the user alone. An SRE signal, not a
-// security one.
+// known devices coming back — judged against the tenant's baseline (a
+// login and a loss without device_id match each other, per user). An SRE
+// signal, not a security one.
 func reconnectRule(c LoginStormConfig) *windowRule {
 	rc := c.Reconnect
 	lost := fmt.Sprintf("type IN ('session.expired', 'session.revoked') AND NOT %s AND user_id != ''", vigilRevocation)
@@ -305,7 +316,7 @@ FROM (SELECT id, tenant, user_id, device_id, time_ns, time, `+q.expand()+`
       FROM (SELECT id, tenant, user_id, device_id, time_ns, time, lost
             FROM (SELECT id, tenant, user_id, device_id, time_ns, time FROM `+q.db+`.events
                   WHERE type = 'session.created' AND user_id != '' AND `+q.span()+q.filter+`)
-            ANY INNER JOIN (SELECT tenant, user_id, device_id, groupArray(toUInt32(time)) AS lost FROM `+q.db+`.events
+            ALL INNER JOIN (SELECT tenant, user_id, device_id, groupArray(toUInt32(time)) AS lost FROM `+q.db+`.events
                   WHERE %s AND time >= toDateTime(%d) AND time < toDateTime(%d) GROUP BY tenant, user_id, device_id) USING (tenant, user_id, device_id))
       ARRAY JOIN lost AS lost_at
       WHERE lost_at <= toUInt32(time) AND lost_at + %d > toUInt32(time))

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +15,8 @@ import (
 
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/schemas"
+	"github.com/vigilhq/vigil/sim/score"
+	"github.com/vigilhq/vigil/sim/truth"
 )
 
 // TestReplayCaughtAfterKill9: `vigil run` consumes and commits a refresh
@@ -146,4 +151,103 @@ func TestWindowsRunInOneProcess(t *testing.T) {
 		return p == 4 && w == 1, fmt.Sprintf("partitions %g, window detectors active %g", p, w)
 	})
 	other.terminate(t, 30*time.Second)
+}
+
+// TestWindowDetectorsUnderSpeedup is the window detectors' acceptance run
+// end to end: `vigil simulate --speedup` plays the five attacks and
+// incidents they cover and three look-alikes into Kafka while `vigil run`
+// consumes; `vigil score` finds every instance and no false positive, and
+// `vigil backtest` raises exactly the anomalies vigil run raised.
+func TestWindowDetectorsUnderSpeedup(t *testing.T) {
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1})
+	srv := testenv.ClickHouse(t)
+	db := testenv.Database(t)
+	conn := testenv.Conn(t, srv)
+	vigil := startVigil(t, []string{
+		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(),
+		"VIGIL_CLICKHOUSE_DATABASE=" + db,
+	})
+	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
+	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "3000", "--tenants", "3", "--rate", "200",
+		"--duration", "24m", "--speedup", "40", "--seed", "5", "--truth", truthPath, "--scenario",
+		"credential_stuffing,password_spraying,brute_force,reconnect_storm,key_rotation_churn,corporate_nat,flash_sale,monday_morning")
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+	var produced int64
+	last := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
+	if _, err := fmtSscanf(last, "produced %d events", &produced); err != nil {
+		t.Fatalf("simulate output %q: %v", last, err)
+	}
+	testenv.WaitFor(t, 2*time.Minute, "vigil run to store every event", func() (bool, string) {
+		n := count(t, conn, "SELECT count() FROM "+db+".events")
+		return n >= uint64(produced), fmt.Sprintf("%d of %d", n, produced)
+	})
+	vigil.terminate(t, 30*time.Second) // its last round judges the windows complete by then
+	env := map[string]string{"VIGIL_CLICKHOUSE_ADDR": srv.Addr(), "VIGIL_CLICKHOUSE_DATABASE": db}
+	out, _, err = run(t, env, "score", "--truth", truthPath, "--json")
+	var rep score.Report
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("score --json: %v\n%s", err, out)
+	}
+	table, _, _ := run(t, env, "score", "--truth", truthPath)
+	t.Logf("scorecard:\n%s", table)
+	for _, r := range rep.Rows {
+		switch {
+		case r.Class == truth.ClassBenign:
+			if *r.FalsePositiveAnomalies != 0 {
+				t.Errorf("%s: %d false positives", r.Scenario, *r.FalsePositiveAnomalies)
+			}
+		case r.Instances == 0 || r.Detected == nil || *r.Detected != r.Instances:
+			t.Errorf("%s/%s: detected %d of %d", r.Scenario, r.Detector, deref(r.Detected), r.Instances)
+		}
+	}
+	if fp := rep.NormalTraffic.FalsePositiveAnomalies; fp == nil || *fp != 0 {
+		t.Errorf("normal traffic: %d false positives", deref(fp))
+	}
+	if t.Failed() {
+		f, _ := os.ReadFile(truthPath)
+		t.Logf("truth:\n%s", f)
+		rows, err := conn.Query(context.Background(), "SELECT detector, kind, tenant, user_id, ip, first_event_time, window_end, evidence FROM "+db+".anomalies FINAL ORDER BY window_end")
+		if err == nil {
+			for rows.Next() {
+				var det, kind, ten, user, ip, ev string
+				var fe, we time.Time
+				_ = rows.Scan(&det, &kind, &ten, &user, &ip, &fe, &we, &ev)
+				t.Logf("anomaly %s/%s %s user=%s ip=%s first=%s end=%s %s", det, kind, ten, user, ip, fe.Format(time.TimeOnly), we.Format(time.TimeOnly), ev)
+			}
+			rows.Close()
+		}
+	}
+	var first time.Time
+	if err := conn.QueryRow(context.Background(), "SELECT min(time) FROM "+db+".events").Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = run(t, env, "backtest", "--from", first.Add(-time.Minute).Format(time.RFC3339), "--format", "json")
+	var bt struct {
+		Anomalies []struct {
+			ID   string `json:"id"`
+			Live bool   `json:"live"`
+		} `json:"anomalies"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &bt) != nil {
+		t.Fatalf("backtest: %v\n%s", err, out)
+	}
+	stored := count(t, conn, "SELECT uniqExact(id) FROM "+db+".anomalies WHERE detector IN ('login_storm', 'session_churn')")
+	for _, a := range bt.Anomalies {
+		if !a.Live {
+			t.Errorf("backtest raised %s, vigil run did not", a.ID)
+		}
+	}
+	if stored == 0 || uint64(len(bt.Anomalies)) != stored {
+		t.Errorf("backtest raised %d anomalies, vigil run %d", len(bt.Anomalies), stored)
+	}
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return -1
+	}
+	return *p
 }
