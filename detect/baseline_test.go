@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -196,4 +197,25 @@ func TestBucketEndsOnTheGrid(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestBurstStart(t *testing.T) {
+	s := func(secs ...int64) []string {
+		out := make([]string, len(secs))
+		for i, x := range secs {
+			out[i] = strconv.FormatInt(x*1e9, 10)
+		}
+		return out
+	}
+	f := func(in []string, want int64) {
+		t.Helper()
+		if got := burstStart(in); got != want*1e9 {
+			t.Errorf("burstStart(%v) = %d s, want %d s", in, got/1e9, want)
+		}
+	}
+	f(nil, 0)
+	f(s(100), 100)
+	f(s(130, 120, 101, 100), 100)
+	f(s(130, 120, 101, 100, 40), 100) // a typo a minute before is not the attack
+	f(s(130, 100, 70), 70)             // pauses of exactly 30 s stay one burst
 }

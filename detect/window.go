@@ -258,8 +258,12 @@ func (w *Windows) anomaly(r *windowRule, row *windowRow, v verdict, now time.Tim
 	v.evidence["rule"] = r.name
 	v.evidence["window"] = r.window.String()
 	ev, _ := json.Marshal(v.evidence)
-	first := time.Unix(0, row.firstNS).UTC()
-	if row.firstNS == 0 {
+	firstNS := row.firstNS
+	if v.firstNS != 0 {
+		firstNS = v.firstNS
+	}
+	first := time.Unix(0, firstNS).UTC()
+	if firstNS == 0 {
 		first = start
 	}
 	return Anomaly{

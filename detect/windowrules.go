@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,6 +62,9 @@ type verdict struct {
 	kind     string
 	severity Severity
 	evidence map[string]any
+	// firstNS, when set, is the first offending event's time (unix ns),
+	// replacing the row's.
+	firstNS int64
 	// sources are the addresses a many-source finding covers: while its
 	// episode is open, rules with coveredBy naming it skip them.
 	sources []string
@@ -255,24 +259,23 @@ func bruteForceRule(c LoginStormConfig) *windowRule {
 		detector: LoginStorm, name: "brute_force", window: b.Window, shadow: c.Shadow,
 		key: func(r *windowRow) []string { return []string{r.user} },
 		sql: func(q windowQuery) string {
-			// Per source first, so the first offending failure is the first
-			// from a source that never got in (a user's own typo followed by
-			// a successful retry from the same address is not the attack).
+			// Per source first; the failures' times come back newest first
+			// (at most maxSources) so the judge can find where the burst began.
 			return fmt.Sprintf(`SELECT w_end, tenant, user_id AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip,
-  if(minIf(first_fail, s = 0 AND f > 0) > 0, minIf(first_fail, s = 0 AND f > 0), minIf(first_fail, f > 0)) AS first_ns,
+  minIf(first_fail, f > 0) AS first_ns,
   [toFloat64(sum(a)), toFloat64(sum(f)), toFloat64(count()), toFloat64(sum(s)), toFloat64(uniqExact(asn)), toFloat64(uniqExact(country))] AS m,
-  emptyArrayString() AS info
+  arrayMap(x -> toString(x), arraySlice(arrayReverseSort(groupArrayArray(fails)), 1, %d)) AS info
 FROM (
   SELECT w_end, tenant, user_id, ip, any(asn) AS asn, any(country) AS country, uniqExact(id) AS a,
          uniqExactIf(id, type = 'login.failed') AS f, uniqExactIf(id, type = 'session.created') AS s,
-         minIf(time_ns, type = 'login.failed') AS first_fail
+         minIf(time_ns, type = 'login.failed') AS first_fail, groupArrayIf(time_ns, type = 'login.failed') AS fails
   FROM (SELECT id, type, tenant, user_id, ip, time_ns, asn, country, `+q.expand()+`
         FROM `+q.db+`.events
         WHERE type IN ('session.created', 'login.failed') AND user_id != '' AND `+q.span()+q.filter+q.busy("user_id", "'login.failed'", b.MinFailures)+`)
   GROUP BY w_end, tenant, user_id, ip
 )
 GROUP BY w_end, tenant, user_id
-HAVING sum(f) >= %d AND count() >= %d`, b.MinFailures, b.MinSources)
+HAVING sum(f) >= %d AND count() >= %d`, maxSources, b.MinFailures, b.MinSources)
 		},
 		judge: func(r *windowRow, _ *Baseline) (verdict, bool) {
 			attempts, failures, sources, successes, asns, countries := r.m[0], r.m[1], r.m[2], r.m[3], r.m[4], r.m[5]
@@ -280,11 +283,32 @@ HAVING sum(f) >= %d AND count() >= %d`, b.MinFailures, b.MinSources)
 				return verdict{}, false
 			}
 			big := failures >= 10*float64(b.MinFailures)
-			return verdict{kind: "brute_force", severity: severityBy(big || successes > 0, big && successes > 0), evidence: map[string]any{
+			return verdict{kind: "brute_force", severity: severityBy(big || successes > 0, big && successes > 0), firstNS: burstStart(r.info), evidence: map[string]any{
 				"attempts": attempts, "failures": failures, "sources": sources, "successes": successes, "asns": asns, "countries": countries,
 			}}, true
 		},
 	}
+}
+
+// burstGap is the longest pause inside one burst of failures.
+const burstGap = 30 * time.Second
+
+// burstStart returns where the newest burst of failures began, given their
+// times (unix ns, decimal) newest first: the attack, not the user's own
+// typo minutes before it. Zero when there are none.
+func burstStart(newestFirst []string) int64 {
+	var start int64
+	for _, s := range newestFirst {
+		t, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			break
+		}
+		if start != 0 && start-t > int64(burstGap) {
+			break
+		}
+		start = t
+	}
+	return start
 }
 
 // vigilRevocation leaves out vigil's own revocations: ending attackers'
