@@ -217,5 +217,5 @@ func TestBurstStart(t *testing.T) {
 	f(s(100), 100)
 	f(s(130, 120, 101, 100), 100)
 	f(s(130, 120, 101, 100, 40), 100) // a typo a minute before is not the attack
-	f(s(130, 100, 70), 70)             // pauses of exactly 30 s stay one burst
+	f(s(130, 100, 70), 70)            // pauses of exactly 30 s stay one burst
 }

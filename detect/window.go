@@ -94,9 +94,6 @@ func (w *Windows) reset() {
 	clear(w.covered)
 }
 
-// Step returns the grid every window ends on (detect.window.interval).
-func (w *Windows) Step() time.Duration { return time.Duration(w.step) * time.Second }
-
 // Last returns the end of the last window judged (zero before the first).
 func (w *Windows) Last() time.Time {
 	if w.last == 0 {
@@ -185,26 +182,19 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 		}
 		v, fire := r.judge(row, b)
 		if !fire {
-			if b != nil { // a fleet-wide series back below its sustain level ends the episode at once
-				key := episodeKey(r, r.kind, row.tenant, r.key(row))
-				if last, ok := w.open[key]; ok {
-					if !b.Missing && row.m[0] >= (b.Median+b.Threshold)/2 && row.end-last <= realert {
-						w.open[key] = max(last, row.end) // ebbing, not over
-					} else {
-						delete(w.open, key)
-					}
-				}
+			if b != nil {
+				w.ebb(r, row, b, realert)
 			}
 			continue
 		}
 		if r.coveredBy != "" {
-			if at, ok := w.covered[r.detector+"\x00"+r.coveredBy+"\x00"+row.tenant][row.ip]; ok && row.end-at <= realert {
+			if at, ok := w.covered[coveredKey(r.detector, r.coveredBy, row.tenant)][row.ip]; ok && row.end-at <= realert {
 				w.o.Metrics.Suppressed.WithLabelValues(r.detector).Inc()
 				continue
 			}
 		}
 		if len(v.sources) > 0 {
-			ck := r.detector + "\x00" + r.name + "\x00" + row.tenant
+			ck := coveredKey(r.detector, r.name, row.tenant)
 			if w.covered[ck] == nil {
 				w.covered[ck] = map[string]int64{}
 			}
@@ -245,6 +235,27 @@ func (w *Windows) evaluate(ctx context.Context, lo, hi int64) ([]Anomaly, error)
 		w.o.Metrics.Anomalies.WithLabelValues(a.Detector, a.Kind, a.Severity.String(), fmt.Sprint(a.Shadow)).Inc()
 	}
 	return out, nil
+}
+
+// ebb handles a fleet-wide row that does not fire while its episode is
+// open: at or above halfway from the median to the threshold (with
+// history) the storm is ebbing and the episode stays open; below that it
+// is over at once, so the next burst is a new incident.
+func (w *Windows) ebb(r *windowRule, row *windowRow, b *Baseline, realert int64) {
+	key := episodeKey(r, r.kind, row.tenant, r.key(row))
+	last, ok := w.open[key]
+	switch {
+	case !ok:
+	case !b.Missing && row.m[0] >= (b.Median+b.Threshold)/2 && row.end-last <= realert:
+		w.open[key] = max(last, row.end)
+	default:
+		delete(w.open, key)
+	}
+}
+
+// coveredKey names the addresses a many-source rule's findings in a tenant cover.
+func coveredKey(detector, rule, tenant string) string {
+	return detector + "\x00" + rule + "\x00" + tenant
 }
 
 // episodeKey identifies a subject's episode: the rule, the kind it found,

@@ -311,6 +311,12 @@ func burstStart(newestFirst []string) int64 {
 	return start
 }
 
+// Kinds of the fleet-wide rules.
+const (
+	reconnectStorm = "reconnect_storm"
+	endBurst       = "end_burst"
+)
+
 // vigilRevocation leaves out vigil's own revocations: ending attackers'
 // sessions is not churn.
 const vigilRevocation = "(type = 'session.revoked' AND actor = 'vigil')"
@@ -327,7 +333,7 @@ func reconnectRule(c LoginStormConfig) *windowRule {
 		lost += " AND reason NOT IN (" + quoteList(rc.RoutineEndReasons) + ")"
 	}
 	return &windowRule{
-		detector: LoginStorm, name: "reconnect", window: rc.Window, shadow: c.Shadow, baseline: true, kind: "reconnect_storm", floor: float64(rc.MinLogins),
+		detector: LoginStorm, name: "reconnect", window: rc.Window, shadow: c.Shadow, baseline: true, kind: reconnectStorm, floor: float64(rc.MinLogins),
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
 			// Each login is matched with its user's losses over the whole
@@ -350,7 +356,7 @@ GROUP BY w_end, tenant`, lost, q.from-q.window-look, q.to, look)
 			if !b.Exceeded(r.m[0]) {
 				return verdict{}, false
 			}
-			return verdict{kind: "reconnect_storm", severity: severityBy(r.m[0] >= 10*b.Threshold, false), evidence: map[string]any{
+			return verdict{kind: reconnectStorm, severity: severityBy(r.m[0] >= 10*b.Threshold, false), evidence: map[string]any{
 				"relogins": r.m[0], "users": r.m[1], "devices": r.m[2], "baseline": b,
 			}}, true
 		},
@@ -362,7 +368,7 @@ GROUP BY w_end, tenant`, lost, q.from-q.window-look, q.to, look)
 func endBurstRule(c SessionChurnConfig) *windowRule {
 	e := c.EndBurst
 	return &windowRule{
-		detector: SessionChurn, name: "end_burst", window: e.Window, shadow: c.Shadow, baseline: true, kind: "end_burst", floor: float64(e.MinEnds),
+		detector: SessionChurn, name: "end_burst", window: e.Window, shadow: c.Shadow, baseline: true, kind: endBurst, floor: float64(e.MinEnds),
 		key: func(*windowRow) []string { return nil },
 		sql: func(q windowQuery) string {
 			return `SELECT w_end, tenant, '' AS o_user, '' AS o_session, '' AS o_family, '' AS o_ip, min(time_ns) AS first_ns,
@@ -377,7 +383,7 @@ GROUP BY w_end, tenant`
 			if !b.Exceeded(r.m[0]) {
 				return verdict{}, false
 			}
-			return verdict{kind: "end_burst", severity: severityBy(r.m[0] >= 10*b.Threshold, false), evidence: map[string]any{
+			return verdict{kind: endBurst, severity: severityBy(r.m[0] >= 10*b.Threshold, false), evidence: map[string]any{
 				"ends": r.m[0], "users": r.m[1], "revocations": r.m[2], "top_reasons": r.info, "baseline": b,
 			}}, true
 		},
