@@ -132,22 +132,24 @@ func excerpt(body []byte) string {
 
 // Do sends req with client and classifies the answer; the body is read
 // (up to 64 KiB) and closed. Adapters whose success answer matters read
-// it from the returned bytes.
-func Do(client *http.Client, req *http.Request) (Result, []byte) {
+// it from the returned bytes, and those that read headers Classify does
+// not (e.g. a rate-limit reset) from the returned header, which is nil
+// when no answer arrived.
+func Do(client *http.Client, req *http.Request) (Result, []byte, http.Header) {
 	resp, err := client.Do(req)
 	if err != nil {
-		return TransportError(fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), scrubURLError(err))), nil
+		return TransportError(fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), scrubURLError(err))), nil, nil
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil && resp.StatusCode < 300 {
-		return TransportError(fmt.Errorf("%s %s: reading answer: %w", req.Method, req.URL.Redacted(), err)), nil
+		return TransportError(fmt.Errorf("%s %s: reading answer: %w", req.Method, req.URL.Redacted(), err)), nil, resp.Header
 	}
 	r := Classify(resp.StatusCode, resp.Header, body)
 	if r.Err != nil {
 		r.Err = fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), r.Err)
 	}
-	return r, body
+	return r, body, resp.Header
 }
 
 // scrubURLError drops the *url.Error wrapper (its message repeats the URL).

@@ -118,6 +118,9 @@ var DefaultPolicy = []string{
 func DefaultConfig() Config {
 	return Config{
 		Policy:          append([]string(nil), DefaultPolicy...),
+		AllowUsers:      []string{},
+		AllowTenants:    []string{},
+		AllowCIDRs:      []string{},
 		Cooldown:        10 * time.Minute,
 		RateLimit:       50,
 		RateBurst:       100,

@@ -79,6 +79,7 @@ type instance struct {
 
 	// scratch state of the running scenario
 	victim   int32
+	victimID string // the victim's session id: its slot may later hold another session
 	attacker client
 	pool     []client
 	users    []int32
@@ -255,6 +256,17 @@ func (in *instance) add(list *[]string, kind, id string) {
 	*list = append(*list, id)
 }
 
+// setVictim makes session x the instance's victim.
+func (in *instance) setVictim(s *Simulator, x int32) {
+	in.victim, in.victimID = x, s.sessions[x].id
+}
+
+// lost reports whether the victim's slot x no longer holds the victim's
+// session (it ended and the slot was reused, e.g. by the owner logging in
+// again after a revocation): the attacker's stolen credentials are for the
+// old session only.
+func (in *instance) lost(s *Simulator, x int32) bool { return s.sessions[x].id != in.victimID }
+
 // over reports whether the instance has reached its end time.
 func (in *instance) over(s *Simulator) bool { return s.now >= in.until }
 
@@ -360,7 +372,7 @@ func startTheft(s *Simulator, in *instance) stepFunc {
 		in.rec.Note += " (no session to steal)"
 		return nil
 	}
-	in.victim = x
+	in.setVictim(s, x)
 	if s.sessions[x].gen < 2 { // refreshes fail during an outage: nothing to steal yet
 		in.rec.Note += " (the victim could not refresh its token)"
 		return nil
@@ -371,7 +383,7 @@ func startTheft(s *Simulator, in *instance) stepFunc {
 	var attack, replayOld stepFunc
 	forkGen := int32(0)
 	use := func(s *Simulator, in *instance) (stepFunc, time.Duration) {
-		if in.over(s) {
+		if in.over(s) || in.lost(s, x) {
 			return nil, 0
 		}
 		ss := &s.sessions[x]
@@ -404,6 +416,9 @@ func startTheft(s *Simulator, in *instance) stepFunc {
 	}
 	attack = use
 	replayOld = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
+		if in.lost(s, x) {
+			return nil, 0
+		}
 		ss := &s.sessions[x]
 		if !ss.live || ss.revoked {
 			return use(s, in)
@@ -416,7 +431,7 @@ func startTheft(s *Simulator, in *instance) stepFunc {
 	}
 	replay := func(s *Simulator, in *instance) (stepFunc, time.Duration) {
 		ss := &s.sessions[x]
-		if !ss.live || in.over(s) {
+		if !ss.live || in.over(s) || in.lost(s, x) {
 			return nil, 0
 		}
 		e := s.attackerEvent(schemas.TypeTokenRefreshed, x, in)
@@ -442,7 +457,7 @@ func startHijack(s *Simulator, in *instance) stepFunc {
 		in.rec.Note += " (no session to hijack)"
 		return nil
 	}
-	in.victim = x
+	in.setVictim(s, x)
 	home := s.users[s.sessions[x].user].country
 	n := foreignNet(s.rng, home)
 	in.attacker = client{network: n, ua: desktopUAs[s.rng.IntN(len(desktopUAs))]}
@@ -455,7 +470,7 @@ func startHijack(s *Simulator, in *instance) stepFunc {
 	var loop stepFunc
 	loop = func(s *Simulator, in *instance) (stepFunc, time.Duration) {
 		ss := &s.sessions[x]
-		if in.over(s) || !ss.live {
+		if in.over(s) || !ss.live || in.lost(s, x) {
 			return nil, 0
 		}
 		in.i++
@@ -486,7 +501,7 @@ func startNotEnforced(s *Simulator, in *instance) stepFunc {
 		in.rec.Note += " (no session)"
 		return nil
 	}
-	in.victim = x
+	in.setVictim(s, x)
 	in.addSession(s, x)
 	ss := &s.sessions[x]
 	ss.ignoreRev = true

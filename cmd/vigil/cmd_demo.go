@@ -20,6 +20,7 @@ import (
 	"github.com/vigilhq/vigil/internal/config"
 	"github.com/vigilhq/vigil/internal/localkafka"
 	"github.com/vigilhq/vigil/internal/telemetry"
+	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/sim"
 	"github.com/vigilhq/vigil/sim/score"
 	"github.com/vigilhq/vigil/sim/sessionapi"
@@ -96,7 +97,10 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
 	// Sinks before sources: ClickHouse, then Kafka, then the pipeline, then traffic.
-	workDir := ".vigil-demo"
+	workDir, err := filepath.Abs(".vigil-demo") // clickhouse-server resolves paths from its own directory
+	if err != nil {
+		return err
+	}
 	if !o.keep {
 		d, err := os.MkdirTemp("", "vigil-demo-")
 		if err != nil {
@@ -125,14 +129,14 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 		addr = srv.Addr()
 		say("clickhouse   started %s (data in %s)", addr, srv.Dir())
 	}
-	const topic, dlq = "session-events", "vigil.dlq"
-	cluster, err := localkafka.Start(map[string]int{topic: o.partitions, dlq: 1})
+	const topic, dlq, actions = "session-events", "vigil.dlq", "vigil.actions"
+	cluster, err := localkafka.Start(map[string]int{topic: o.partitions, dlq: 1, actions: 1})
 	if err != nil {
 		return fmt.Errorf("start in-process kafka: %w", err)
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	say("kafka        in-process kfake at %s, topics %s (%d partitions) and %s", strings.Join(brokers, ","), topic, o.partitions, dlq)
+	say("kafka        in-process kfake at %s, topics %s (%d partitions), %s and %s", strings.Join(brokers, ","), topic, o.partitions, dlq, actions)
 
 	// The simulated session service (traffic, scenarios, revocation API)
 	// starts before vigil, so vigil's revoker can be pointed at it; its
@@ -173,6 +177,10 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	} else {
 		l.Close()
 	}
+	// The revoker acts on the simulated session service's API (plain HTTP on loopback).
+	cfg.Revoke.Adapter.Kind = revoke.AdapterHTTP
+	cfg.Revoke.Adapter.URL = "http://" + run.api.Addr()
+	cfg.Revoke.Adapter.AllowHTTP = true
 	cfg.Ingest.FlushInterval = 500 * time.Millisecond
 	cfg.Ingest.LagInterval = time.Second
 	if err := cfg.Validate(); err != nil {
@@ -180,12 +188,12 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	}
 	var logBuf syncBuffer
 	log := telemetry.NewLogger(&logBuf, "warn", "text")
-	p, err := startPipeline(ctx, &cfg, env, log, true)
+	p, err := startPipeline(ctx, &cfg, env, log, true, allRoles)
 	if err != nil {
 		return err
 	}
 	defer p.stop(context.Background())
-	for _, t := range []string{"events", "dead_letters", "event_subjects", "anomalies"} {
+	for _, t := range []string{"events", "dead_letters", "event_subjects", "anomalies", "actions"} {
 		if err := p.conn.Exec(ctx, "TRUNCATE TABLE IF EXISTS vigil_demo."+t); err != nil {
 			return err
 		}
@@ -302,6 +310,7 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	say("\nexplore:")
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT type, count() FROM events FINAL GROUP BY type'", port)
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT * FROM anomalies FINAL ORDER BY detected_at FORMAT Vertical'", port)
+	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT time, action_id, status, guardrail, action, http_status, time_to_revoke_ms FROM actions FINAL ORDER BY time_ns'", port)
 	say("  kcat -b %s -t %s -C -e -f '%%h\\n%%s\\n\\n' | head", brokers[0], dlq)
 	say("  curl -s http://%s/metrics | grep -E '^vigil_(ingest|anomalies|detect)'", p.admin.Addr())
 	if o.keep {

@@ -11,12 +11,18 @@ import (
 func cmdRun() command {
 	c := command{name: "run", summary: "consume session events into ClickHouse until SIGINT/SIGTERM", usage: `
 Usage:
-  vigil run --config FILE [--no-migrate]
+  vigil run --config FILE [--no-migrate] [--roles ingest,respond]
 
 Migrates the ClickHouse schema (unless --no-migrate), joins the consumer
 group and ingests until interrupted, then drains: every partition flushes
 its buffered events and commits before vigil leaves the group. Admin
 endpoints (/metrics, /healthz, /readyz, /debug/pprof/) are on admin.listen.
+
+Roles: ingest consumes session events into ClickHouse, runs the detectors
+and produces the policy's action intents to revoke.topic; respond consumes
+those intents (consumer group revoke.group) and executes them at the
+session API behind the guardrails (docs/revocation.md). Both run by
+default; split them to scale or isolate the revoker.
 
 Examples:
   vigil run --config /etc/vigil/vigil.yaml
@@ -25,16 +31,21 @@ Examples:
 		fs := newFlags(&c, env)
 		path := fs.String("config", "", "config file (YAML); empty means defaults plus environment")
 		noMigrate := fs.Bool("no-migrate", false, "do not apply migrations; fail if any are pending")
+		roleList := fs.String("roles", "ingest,respond", "what this process runs: ingest (consume, store, detect, produce action intents), respond (execute action intents at the session API), or both")
 		if done, err := parseFlags(fs, args); done {
 			return err
 		}
 		env.warnUnknownEnv()
+		rs, err := parseRoles(*roleList)
+		if err != nil {
+			return err
+		}
 		cfg, err := config.Load(*path, env.getenv)
 		if err != nil {
 			return err
 		}
 		log := telemetry.NewLogger(env.stderr, cfg.Log.Level, cfg.Log.Format)
-		p, err := startPipeline(ctx, cfg, env, log, !*noMigrate)
+		p, err := startPipeline(ctx, cfg, env, log, !*noMigrate, rs)
 		if err != nil {
 			if ctx.Err() != nil { // interrupted while waiting for ClickHouse
 				log.Info("interrupted before start-up finished")
@@ -50,7 +61,11 @@ Examples:
 		if err := p.stop(sctx); err != nil {
 			return err
 		}
-		log.Info("vigil stopped", "events", p.ingester.Stats().Events, "dead_letters", p.ingester.Stats().Invalid)
+		if p.ingester != nil {
+			log.Info("vigil stopped", "events", p.ingester.Stats().Events, "dead_letters", p.ingester.Stats().Invalid)
+		} else {
+			log.Info("vigil stopped")
+		}
 		return nil
 	}
 	return c

@@ -168,6 +168,8 @@ func simFlags(fs *flag.FlagSet) *simOptions {
 	fs.Float64Var(&o.api.ErrorRate, "api-error-rate", 0, "fraction of revocation requests answered 503")
 	fs.Float64Var(&o.api.ThrottleRate, "api-throttle-rate", 0, "fraction of revocation requests answered 429 with Retry-After")
 	fs.DurationVar(&o.api.Latency, "api-latency", 0, "latency added to every revocation request")
+	fs.Float64Var(&o.api.TimeoutRate, "api-timeout-rate", 0, "fraction of revocation requests processed but answered only after --api-timeout-delay (the client times out)")
+	fs.DurationVar(&o.api.TimeoutDelay, "api-timeout-delay", 30*time.Second, "how long an injected timeout holds the answer")
 	return o
 }
 

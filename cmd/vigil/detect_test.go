@@ -27,7 +27,7 @@ func TestReplayCaughtAfterKill9(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	conn := testenv.Conn(t, srv)
 	db := testenv.Database(t)
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 2, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 2, "vigil.dlq": 1, "vigil.actions": 1})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("session-events"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func metricSum(body, series string) float64 {
 func TestWindowsRunInOneProcess(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	db := testenv.Database(t)
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1, "vigil.actions": 1})
 	env := []string{
 		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(),
@@ -159,7 +159,7 @@ func TestWindowsRunInOneProcess(t *testing.T) {
 // consumes; `vigil score` finds every instance and no false positive, and
 // `vigil backtest` raises exactly the anomalies vigil run raised.
 func TestWindowDetectorsUnderSpeedup(t *testing.T) {
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1, "vigil.actions": 1})
 	srv := testenv.ClickHouse(t)
 	db := testenv.Database(t)
 	conn := testenv.Conn(t, srv)

@@ -201,7 +201,7 @@ func TestKill9MidStream(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	conn := testenv.Conn(t, srv)
 	db := testenv.Database(t)
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 4, "vigil.dlq": 1, "vigil.actions": 1})
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("session-events"), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
@@ -360,7 +360,7 @@ func TestMigrateCommand(t *testing.T) {
 // TestNotReadyUntilClickHouse: with ClickHouse unreachable, `vigil run`
 // keeps retrying, /readyz says why, and SIGTERM still exits cleanly.
 func TestNotReadyUntilClickHouse(t *testing.T) {
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1, "vigil.actions": 1})
 	p := startVigil(t, []string{
 		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"VIGIL_CLICKHOUSE_ADDR=127.0.0.1:1",
@@ -382,7 +382,7 @@ func TestNotReadyUntilClickHouse(t *testing.T) {
 // database exits non-zero naming the pending migrations.
 func TestRunNoMigrateFailsOnPending(t *testing.T) {
 	srv := testenv.ClickHouse(t)
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1, "vigil.actions": 1})
 	stdout, stderr, err := run(t, map[string]string{
 		"VIGIL_KAFKA_BROKERS":       strings.Join(brokers, ","),
 		"VIGIL_CLICKHOUSE_ADDR":     srv.Addr(),

@@ -25,7 +25,7 @@ import (
 // stream detectors catch every token theft; `vigil score` reads the truth
 // and the anomalies table and prints the scorecard.
 func TestSimulateThenScore(t *testing.T) {
-	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 3, "vigil.dlq": 1})
+	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 3, "vigil.dlq": 1, "vigil.actions": 1})
 	dir := t.TempDir()
 	truthPath := filepath.Join(dir, "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "2000", "--rate", "500",

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,11 @@ import (
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/config"
 	"github.com/vigilhq/vigil/internal/telemetry"
+	"github.com/vigilhq/vigil/revoke"
+	"github.com/vigilhq/vigil/revoke/auth0"
+	"github.com/vigilhq/vigil/revoke/httpapi"
+	"github.com/vigilhq/vigil/revoke/keycloak"
+	"github.com/vigilhq/vigil/revoke/kratos"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 	"github.com/vigilhq/vigil/slo"
 )
@@ -116,6 +122,8 @@ type pipeline struct {
 	conn     driver.Conn
 	ingester *ingest.Ingester
 	windows  *detect.WindowRunner // nil when no window detector is enabled
+	outbox   *revoke.Outbox       // nil without the ingest role
+	revoker  *revoke.Revoker      // nil without the respond role
 
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
@@ -160,9 +168,64 @@ func (p *pipeline) startRetention(c config.ClickHouse, reg prometheus.Registerer
 	}()
 }
 
+// roles says which parts of vigil a process runs (vigil run --roles).
+type roles struct {
+	// ingest consumes session events, detects and produces action intents.
+	ingest bool
+	// respond consumes action intents and executes them at the session API.
+	respond bool
+}
+
+// allRoles is the default: one process does everything.
+var allRoles = roles{ingest: true, respond: true}
+
+// parseRoles reads a comma-separated --roles value.
+func parseRoles(s string) (roles, error) {
+	var r roles
+	for _, p := range strings.Split(s, ",") {
+		switch strings.TrimSpace(p) {
+		case "ingest":
+			r.ingest = true
+		case "respond":
+			r.respond = true
+		case "":
+		default:
+			return r, fmt.Errorf("--roles: unknown role %q (want ingest, respond or both, comma-separated)", strings.TrimSpace(p))
+		}
+	}
+	if !r.ingest && !r.respond {
+		return r, fmt.Errorf("--roles: name at least one of ingest, respond")
+	}
+	return r, nil
+}
+
+// newAdapter builds the session API adapter of the revoke.adapter section;
+// nil for kind none (every action is then recorded as dry_run).
+func newAdapter(c revoke.Config) (revoke.Adapter, error) {
+	if c.Adapter.Kind == revoke.AdapterNone {
+		return nil, nil
+	}
+	client, err := revoke.NewHTTPClient(c.Adapter, c.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	switch c.Adapter.Kind {
+	case revoke.AdapterHTTP:
+		return httpapi.New(c.Adapter, client)
+	case revoke.AdapterKratos:
+		return kratos.New(c.Adapter, client)
+	case revoke.AdapterKeycloak:
+		return keycloak.New(c.Adapter, client)
+	case revoke.AdapterAuth0:
+		return auth0.New(c.Adapter, client)
+	}
+	return nil, fmt.Errorf("revoke.adapter.kind: %q is not built in", c.Adapter.Kind)
+}
+
 // startPipeline connects to ClickHouse (retrying until ctx ends), migrates
-// unless told not to, and starts ingest: sinks before sources.
-func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *slog.Logger, migrate bool) (*pipeline, error) {
+// unless told not to, and starts the roles: sinks before sources (the
+// revoker before the ingester that feeds it).
+func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *slog.Logger, migrate bool, rs roles) (*pipeline, error) {
 	reg := newRegistry()
 	p := &pipeline{log: log, admin: telemetry.NewAdmin(cfg.Admin.Listen, reg, log)}
 	if err := p.admin.Start(ctx); err != nil {
@@ -242,6 +305,56 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		p.stop(context.Background())
 		return nil, err
 	}
+	anomalySink := ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database)
+	revokeMetrics := revoke.NewMetrics(reg)
+	if err := revoke.CheckTopic(ctx, cfg.Kafka.Brokers, transport, cfg.Revoke.Topic); err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	if rs.respond {
+		adapter, err := newAdapter(cfg.Revoke)
+		if err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		rv, err := revoke.NewRevoker(revoke.RevokerOptions{
+			Config: cfg.Revoke, Brokers: cfg.Kafka.Brokers, Dialer: dialer, Adapter: adapter,
+			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database), Raise: anomalySink.WriteAnomalies,
+			Metrics: revokeMetrics, Logger: log.With("component", "revoker"),
+		})
+		if err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		if err := rv.Start(ctx); err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		p.revoker = rv
+		p.admin.AddCheck("revoker", rv.Ready)
+		mode := "enforcing"
+		if rv.Guard().DryRun() {
+			mode = "dry-run"
+		}
+		log.Info("revoker started", "adapter", cfg.Revoke.Adapter.Kind, "mode", mode, "topic", cfg.Revoke.Topic, "group", cfg.Revoke.Group)
+	}
+	if !rs.ingest {
+		return p, nil
+	}
+	policy, err := revoke.NewPolicy(cfg.Revoke.Policy)
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	ob, err := revoke.NewOutbox(revoke.OutboxOptions{
+		Policy: policy, Brokers: cfg.Kafka.Brokers, Topic: cfg.Revoke.Topic, Transport: transport,
+		Metrics: revokeMetrics, Logger: log.With("component", "outbox"),
+	})
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	p.outbox = ob
 	detectMetrics := detect.NewMetrics(reg)
 	detectors, err := detect.NewRegistry(cfg.Detect, detect.RegistryOptions{Metrics: detectMetrics, Logger: log})
 	if err != nil {
@@ -268,7 +381,13 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	if windows != nil {
 		r, err := detect.NewWindowRunner(detect.RunnerOptions{
 			Windows: windows, Times: detect.ClickHouseTimes(p.conn, cfg.ClickHouse.Database),
-			Write: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database).WriteAnomalies, Logger: log.With("component", "windows"),
+			Write: func(ctx context.Context, as []detect.Anomaly) error {
+				if err := anomalySink.WriteAnomalies(ctx, as); err != nil {
+					return err
+				}
+				return ob.Handle(ctx, as)
+			},
+			Logger: log.With("component", "windows"),
 		})
 		if err != nil {
 			p.stop(context.Background())
@@ -287,8 +406,9 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
 		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
-		History:  detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
-		OnAssign: onAssign,
+		History:     detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
+		OnAssign:    onAssign,
+		OnAnomalies: ob.Handle,
 	})
 	if err != nil {
 		p.stop(context.Background())
@@ -319,6 +439,16 @@ func (p *pipeline) stop(ctx context.Context) error {
 	if p.ingester != nil {
 		if ierr := p.ingester.Shutdown(ctx); ierr != nil {
 			err = ierr
+		}
+	}
+	if p.outbox != nil {
+		if oerr := p.outbox.Close(); oerr != nil && err == nil {
+			err = oerr
+		}
+	}
+	if p.revoker != nil {
+		if rerr := p.revoker.Shutdown(ctx); rerr != nil && err == nil {
+			err = rerr
 		}
 	}
 	if p.stopTracing != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/revoke"
 )
 
 // Config is the whole vigil configuration file.
@@ -27,6 +28,8 @@ type Config struct {
 	Ingest ingest.Config `yaml:"ingest"`
 	// Detect configures the stream detectors (token reuse, hijack, use after revocation).
 	Detect detect.Config `yaml:"detect"`
+	// Revoke configures automated revocation: policy, guardrails, outbox, revoker and session API adapter.
+	Revoke revoke.Config `yaml:"revoke"`
 	// SLO says where the service level objectives come from.
 	SLO SLO `yaml:"slo"`
 	// Admin configures the admin HTTP listener (metrics and health).
@@ -125,13 +128,15 @@ type Retention struct {
 	DeadLettersDays int `yaml:"dead_letters_days"`
 	// AnomaliesDays is how many days of anomalies to keep (by the first offending event's day).
 	AnomaliesDays int `yaml:"anomalies_days"`
+	// ActionsDays is how many days of the revocation audit (actions) to keep.
+	ActionsDays int `yaml:"actions_days"`
 	// CheckInterval is how often expired partitions are looked for.
 	CheckInterval time.Duration `yaml:"check_interval"`
 }
 
 // Days maps each retained table to its retention in days.
 func (r Retention) Days() map[string]int {
-	return map[string]int{"events": r.EventsDays, "event_subjects": r.EventSubjectsDays, "dead_letters": r.DeadLettersDays, "anomalies": r.AnomaliesDays}
+	return map[string]int{"events": r.EventsDays, "event_subjects": r.EventSubjectsDays, "dead_letters": r.DeadLettersDays, "anomalies": r.AnomaliesDays, "actions": r.ActionsDays}
 }
 
 // SLO is the `slo:` section.
@@ -200,6 +205,7 @@ func Default() Config {
 		},
 		Ingest:  ingest.DefaultConfig(),
 		Detect:  detect.DefaultConfig(),
+		Revoke:  revoke.DefaultConfig(),
 		Admin:   Admin{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 		Tracing: Tracing{SampleRatio: 1, ServiceName: "vigil"},

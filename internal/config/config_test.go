@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
 )
@@ -88,6 +89,7 @@ func TestLoadFiles(t *testing.T) {
 						LagInterval:     10 * time.Second,
 						StartOffset:     "latest",
 					},
+					Revoke: revoke.DefaultConfig(),
 					Detect: detect.Config{
 						StateTTL:           720 * time.Hour,
 						RebuildHorizon:     12 * time.Hour,
@@ -172,7 +174,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "unknown_section.yaml",
 			wantErr: []string{
-				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, slo, admin, log, tracing)`,
+				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, revoke, slo, admin, log, tracing)`,
 			},
 		},
 		{
@@ -186,7 +188,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "not_a_mapping.yaml",
 			wantErr: []string{
-				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, slo, admin, log, tracing), got a list`,
+				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, revoke, slo, admin, log, tracing), got a list`,
 			},
 		},
 	}

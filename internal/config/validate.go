@@ -81,7 +81,7 @@ func (c *Config) Validate() error {
 	for _, sec := range []struct {
 		name string
 		err  error
-	}{{"ingest", c.Ingest.Validate()}, {"detect", c.Detect.Validate()}} {
+	}{{"ingest", c.Ingest.Validate()}, {"detect", c.Detect.Validate()}, {"revoke", c.Revoke.Validate()}} {
 		for _, err := range unjoin(sec.err) {
 			key, msg, ok := strings.Cut(err.Error(), ": ")
 			if !ok || strings.ContainsAny(key, " \n") {

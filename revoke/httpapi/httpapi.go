@@ -95,6 +95,6 @@ func (a *Adapter) Revoke(ctx context.Context, in *revoke.Intent) revoke.Result {
 		m.Write(body)
 		req.Header.Set("X-Vigil-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
 	}
-	r, _ := revoke.Do(a.client, req)
+	r, _, _ := revoke.Do(a.client, req)
 	return r
 }

@@ -11,7 +11,7 @@ import (
 
 // RetainedTables lists the tables partitioned by day whose retention is
 // configurable; schema_migrations is never dropped.
-var RetainedTables = []string{"events", "event_subjects", "dead_letters", "anomalies"}
+var RetainedTables = []string{"events", "event_subjects", "dead_letters", "anomalies", "actions"}
 
 // DropExpired drops the whole day partitions of db.table that are older than
 // keepDays days before now (a partition is dropped once its day has entirely

@@ -33,6 +33,12 @@ type Config struct {
 	// ThrottleRate is the fraction (0..1) of requests answered 429 with
 	// Retry-After, without revoking anything or consuming the key.
 	ThrottleRate float64 `yaml:"throttle_rate"`
+	// TimeoutRate is the fraction (0..1) of requests that are processed (the
+	// revocation applies, the key is consumed) but whose answer is held for
+	// TimeoutDelay: the client times out not knowing it succeeded.
+	TimeoutRate float64 `yaml:"timeout_rate"`
+	// TimeoutDelay is how long a timed-out answer is held.
+	TimeoutDelay time.Duration `yaml:"timeout_delay"`
 	// RetryAfter is sent with 429s, rounded up to whole seconds, at least 1.
 	RetryAfter time.Duration `yaml:"retry_after"`
 	// Seed seeds the random source of injected failures and jitter, so they
@@ -44,8 +50,9 @@ type Config struct {
 // port, no credentials, no injected failures or latency, Retry-After 1s.
 func DefaultConfig() Config {
 	return Config{
-		Listen:     "127.0.0.1:0",
-		RetryAfter: time.Second,
+		Listen:       "127.0.0.1:0",
+		RetryAfter:   time.Second,
+		TimeoutDelay: 30 * time.Second,
 	}
 }
 
@@ -71,6 +78,10 @@ func (c Config) Validate() error {
 	}
 	rate("error_rate", c.ErrorRate)
 	rate("throttle_rate", c.ThrottleRate)
+	rate("timeout_rate", c.TimeoutRate)
+	if c.TimeoutDelay < 0 {
+		bad("timeout_delay", "must not be negative, got %s", c.TimeoutDelay)
+	}
 	if c.Latency < 0 {
 		bad("latency", "must not be negative, got %s", c.Latency)
 	}
@@ -91,8 +102,8 @@ func (c Config) String() string {
 		}
 		return "<redacted>"
 	}
-	return fmt.Sprintf("{listen:%q bearer_token:%s hmac_key:%s error_rate:%g latency:%s latency_jitter:%s throttle_rate:%g retry_after:%s seed:%d}",
-		c.Listen, redact(c.BearerToken), redact(c.HMACKey), c.ErrorRate, c.Latency, c.LatencyJitter, c.ThrottleRate, c.RetryAfter, c.Seed)
+	return fmt.Sprintf("{listen:%q bearer_token:%s hmac_key:%s error_rate:%g latency:%s latency_jitter:%s throttle_rate:%g timeout_rate:%g timeout_delay:%s retry_after:%s seed:%d}",
+		c.Listen, redact(c.BearerToken), redact(c.HMACKey), c.ErrorRate, c.Latency, c.LatencyJitter, c.ThrottleRate, c.TimeoutRate, c.TimeoutDelay, c.RetryAfter, c.Seed)
 }
 
 // GoString is String, so that %#v does not print the secrets either.

@@ -55,6 +55,8 @@ func TestConfigGoodFile(t *testing.T) {
 		Latency:       20 * time.Millisecond,
 		LatencyJitter: 5 * time.Millisecond,
 		ThrottleRate:  0.1,
+		TimeoutRate:   0.1,
+		TimeoutDelay:  3 * time.Second,
 		RetryAfter:    2 * time.Second,
 		Seed:          42,
 	}

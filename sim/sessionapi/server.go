@@ -72,11 +72,12 @@ type Stats struct {
 	BadRequest     uint64 `json:"bad_request"`     // 400 and 413 answers
 	InjectedErrors uint64 `json:"injected_errors"` // injected 503s
 	Throttled      uint64 `json:"throttled"`       // injected 429s
+	TimedOut       uint64 `json:"timed_out"`       // answers held back (injected timeouts)
 }
 
 type counters struct {
 	received, revoked, alreadyRevoked, notFound, replayed, keyConflicts,
-	unauthorized, badSignature, badRequest, injectedErrors, throttled atomic.Uint64
+	unauthorized, badSignature, badRequest, injectedErrors, throttled, timedOut atomic.Uint64
 }
 
 // Option customises a Server.
@@ -122,6 +123,7 @@ type Server struct {
 	rng          *rand.Rand
 	errorRate    float64
 	throttleRate float64
+	timeoutRate  float64
 
 	kmu  sync.Mutex // guards keys
 	keys map[string]*entry
@@ -152,6 +154,7 @@ func New(cfg Config, target Target, opts ...Option) (*Server, error) {
 		rng:          rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		errorRate:    cfg.ErrorRate,
 		throttleRate: cfg.ThrottleRate,
+		timeoutRate:  cfg.TimeoutRate,
 		keys:         make(map[string]*entry),
 	}
 	for _, o := range opts {
@@ -170,6 +173,18 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // SetFailures changes the injected error and throttle rates at run time;
 // values are clamped to 0..1 (NaN counts as 0).
 func (s *Server) SetFailures(errorRate, throttleRate float64) {
+	s.SetFaults(errorRate, throttleRate, s.currentTimeoutRate())
+}
+
+func (s *Server) currentTimeoutRate() float64 {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.timeoutRate
+}
+
+// SetFaults changes the injected error, throttle and timeout rates at run
+// time; values are clamped to 0..1 (NaN counts as 0).
+func (s *Server) SetFaults(errorRate, throttleRate, timeoutRate float64) {
 	clamp := func(v float64) float64 {
 		if math.IsNaN(v) {
 			return 0
@@ -178,7 +193,7 @@ func (s *Server) SetFailures(errorRate, throttleRate float64) {
 	}
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	s.errorRate, s.throttleRate = clamp(errorRate), clamp(throttleRate)
+	s.errorRate, s.throttleRate, s.timeoutRate = clamp(errorRate), clamp(throttleRate), clamp(timeoutRate)
 }
 
 // Stats returns a snapshot of the counters.
@@ -196,6 +211,7 @@ func (s *Server) Stats() Stats {
 		BadRequest:     c.badRequest.Load(),
 		InjectedErrors: c.injectedErrors.Load(),
 		Throttled:      c.throttled.Load(),
+		TimedOut:       c.timedOut.Load(),
 	}
 }
 
@@ -352,7 +368,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.revoke(w, r, key, sha256.Sum256(body), req)
+	s.fmu.Lock()
+	stall := s.rng.Float64() < s.timeoutRate
+	s.fmu.Unlock()
+	s.revoke(w, r, key, sha256.Sum256(body), req, stall)
 }
 
 // delay waits the injected latency; false when the request was abandoned.
@@ -499,7 +518,7 @@ func describeJSONError(err error) error {
 
 // revoke applies req once per idempotency key and answers; repeats replay
 // the stored answer or, with a different body, get 422.
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, key string, hash [sha256.Size]byte, req Request) {
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, key string, hash [sha256.Size]byte, req Request, stall bool) {
 	s.kmu.Lock()
 	e, seen := s.keys[key]
 	if !seen {
@@ -524,6 +543,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, key string, hash
 			return
 		}
 		s.stats.replayed.Add(1)
+		if stall && !s.hold(r) {
+			return
+		}
 		w.Header().Set(HeaderIdempotentReplay, "true")
 		writeJSON(w, e.status, e.body)
 		return
@@ -578,7 +600,25 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, key string, hash
 		})
 	}
 	e.status, e.body, e.ok = status, body, true
+	if stall && !s.hold(r) {
+		return
+	}
 	writeJSON(w, status, body)
+}
+
+// hold delays an answer by TimeoutDelay (an injected timeout: the request
+// was processed); false when the client gave up or the server is stopping.
+func (s *Server) hold(r *http.Request) bool {
+	s.stats.timedOut.Add(1)
+	t := time.NewTimer(s.cfg.TimeoutDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-s.quit:
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

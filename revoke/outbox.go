@@ -1,0 +1,128 @@
+package revoke
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigilhq/vigil/detect"
+)
+
+// OutboxOptions configure an Outbox.
+type OutboxOptions struct {
+	// Policy decides the action for each anomaly.
+	Policy *Policy
+	// Brokers and Topic locate the outbox topic.
+	Brokers []string
+	Topic   string
+	// Transport carries the produce requests (TLS, SASL); nil uses a plain one.
+	Transport kafka.RoundTripper
+	// Metrics, Logger and Now default to unregistered metrics, a discarding logger and time.Now.
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Outbox produces the intents of revoking actions to the outbox topic.
+// Handle is safe for concurrent use by every partition worker and the
+// window runner; it returns only when the intents are durable in Kafka
+// (acknowledged by all in-sync replicas).
+type Outbox struct {
+	o OutboxOptions
+	w *kafka.Writer
+}
+
+// NewOutbox returns an Outbox; Close it when done.
+func NewOutbox(o OutboxOptions) (*Outbox, error) {
+	if o.Policy == nil || len(o.Brokers) == 0 || o.Topic == "" {
+		return nil, fmt.Errorf("revoke: outbox needs a policy, brokers and a topic")
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(o.Brokers...), Topic: o.Topic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000,
+		Transport: o.Transport, AllowAutoTopicCreation: false,
+	}
+	return &Outbox{o: o, w: w}, nil
+}
+
+// Intents returns the intents of the revoking actions the policy decides
+// for as, at now; alert_only anomalies yield none.
+func (ob *Outbox) Intents(as []detect.Anomaly, now time.Time) []Intent {
+	var out []Intent
+	for i := range as {
+		act, rule := ob.o.Policy.Decide(&as[i])
+		if act == AlertOnly {
+			continue
+		}
+		out = append(out, NewIntent(&as[i], act, rule, now))
+	}
+	return out
+}
+
+// Handle decides the actions for as and produces their intents, keyed by
+// subject so that one subject's intents stay in order. It is the ingest
+// hand-off: an error means the batch must not be committed (it is retried,
+// and the intents' ids make the retry harmless).
+func (ob *Outbox) Handle(ctx context.Context, as []detect.Anomaly) error {
+	intents := ob.Intents(as, ob.o.Now())
+	if len(intents) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(intents))
+	for i := range intents {
+		b, err := json.Marshal(&intents[i])
+		if err != nil {
+			return fmt.Errorf("revoke: encode intent: %w", err)
+		}
+		msgs[i] = kafka.Message{Key: []byte(intents[i].SubjectKey()), Value: b}
+	}
+	if err := ob.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("revoke: produce %d intents to %s: %w", len(msgs), ob.o.Topic, err)
+	}
+	for i := range intents {
+		ob.o.Metrics.Intents.WithLabelValues(string(intents[i].Action)).Inc()
+		ob.o.Logger.Info("action intent", "id", intents[i].ID, "action", intents[i].Action, "anomaly_id", intents[i].AnomalyID, "reason", intents[i].Reason)
+	}
+	return nil
+}
+
+// Close flushes and closes the producer.
+func (ob *Outbox) Close() error { return ob.w.Close() }
+
+// CheckTopic fails, naming the config key, when the outbox topic does not
+// exist: vigil never creates topics implicitly.
+func CheckTopic(ctx context.Context, brokers []string, transport kafka.RoundTripper, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport, Timeout: 10 * time.Second}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return fmt.Errorf("revoke: kafka metadata from %v (kafka.brokers): %w", brokers, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error == nil && len(t.Partitions) > 0 {
+			return nil
+		}
+		err = t.Error
+	}
+	if err == nil {
+		err = fmt.Errorf("not in metadata")
+	}
+	return fmt.Errorf("revoke: outbox topic %q (revoke.topic) is not usable: %w; create it first (one partition keeps the guardrails global)", topic, err)
+}
