@@ -32,8 +32,9 @@ type OutboxOptions struct {
 // window runner; it returns only when the intents are durable in Kafka
 // (acknowledged by all in-sync replicas).
 type Outbox struct {
-	o OutboxOptions
-	w *kafka.Writer
+	o  OutboxOptions
+	w  *kafka.Writer
+	tr *kafka.Transport // owned when OutboxOptions.Transport was nil
 }
 
 // NewOutbox returns an Outbox; Close it when done.
@@ -50,12 +51,17 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	w := &kafka.Writer{
+	ob := &Outbox{o: o}
+	if o.Transport == nil {
+		ob.tr = &kafka.Transport{ClientID: "vigil-outbox"}
+		o.Transport = ob.tr
+	}
+	ob.w = &kafka.Writer{
 		Addr: kafka.TCP(o.Brokers...), Topic: o.Topic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000,
 		Transport: o.Transport, AllowAutoTopicCreation: false,
 	}
-	return &Outbox{o: o, w: w}, nil
+	return ob, nil
 }
 
 // Intents returns the intents of the revoking actions the policy decides
@@ -100,13 +106,24 @@ func (ob *Outbox) Handle(ctx context.Context, as []detect.Anomaly) error {
 }
 
 // Close flushes and closes the producer.
-func (ob *Outbox) Close() error { return ob.w.Close() }
+func (ob *Outbox) Close() error {
+	err := ob.w.Close()
+	if ob.tr != nil {
+		ob.tr.CloseIdleConnections()
+	}
+	return err
+}
 
 // CheckTopic fails, naming the config key, when the outbox topic does not
 // exist: vigil never creates topics implicitly.
 func CheckTopic(ctx context.Context, brokers []string, transport kafka.RoundTripper, topic string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	if transport == nil {
+		tr := &kafka.Transport{ClientID: "vigil"}
+		defer tr.CloseIdleConnections()
+		transport = tr
+	}
 	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport, Timeout: 10 * time.Second}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
