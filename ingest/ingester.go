@@ -54,8 +54,9 @@ type Options struct {
 	// the stored events before its first new event is judged; nil starts
 	// every partition with empty state.
 	History detect.History
-	// OnAnomalies hands durable anomalies on (to the revoker's outbox,
-	// to alerting) before the batch's offset is committed. An error is
+	// OnAnomalies hands a batch's anomalies on (to the revoker's outbox,
+	// to alerting) while they are inserted, before the batch's offset is
+	// committed. An error is
 	// retried like a failed insert; it must therefore be idempotent (the
 	// anomaly ids are). Nil hands nothing on.
 	OnAnomalies func(ctx context.Context, as []detect.Anomaly) error
@@ -830,9 +831,20 @@ func (in *Ingester) persist(ctx context.Context, log *slog.Logger, w *work) bool
 	return true
 }
 
-// persistAnomalies inserts a batch's anomalies and hands them on, with
-// step's retries; it reports whether both succeeded.
+// persistAnomalies inserts a batch's anomalies and hands them on (to the
+// revoker's outbox), both with step's retries and at the same time: a
+// revocation waits for neither the insert nor the events. It reports
+// whether both succeeded; a hand-off retried after a failed insert is
+// harmless, since intents are keyed by anomaly id.
 func (in *Ingester) persistAnomalies(step func(string, func(context.Context) error) bool, log *slog.Logger, w *work) bool {
+	handed := make(chan bool, 1)
+	if in.o.OnAnomalies != nil {
+		go func() {
+			handed <- step(opHandOff, func(ctx context.Context) error { return in.o.OnAnomalies(ctx, w.anomalies) })
+		}()
+	} else {
+		handed <- true
+	}
 	ok := step(opInsertAnomalies, func(ctx context.Context) error {
 		t0 := time.Now()
 		if err := in.o.Sink.WriteAnomalies(ctx, w.anomalies); err != nil {
@@ -842,10 +854,7 @@ func (in *Ingester) persistAnomalies(step func(string, func(context.Context) err
 		in.m.RowsInserted.WithLabelValues("anomalies").Add(float64(len(w.anomalies)))
 		return nil // readiness follows the events insert, which runs alongside
 	})
-	if !ok {
-		return false
-	}
-	if in.o.OnAnomalies != nil && !step(opHandOff, func(ctx context.Context) error { return in.o.OnAnomalies(ctx, w.anomalies) }) {
+	if !<-handed || !ok {
 		return false
 	}
 	now := time.Now()

@@ -37,6 +37,9 @@ type RevokerOptions struct {
 	// Brokers locate the outbox topic (Config.Topic); Dialer carries TLS and SASL.
 	Brokers []string
 	Dialer  *kafka.Dialer
+	// SessionTimeout, RebalanceTimeout and HeartbeatInterval tune the
+	// consumer group like the ingest group's (kafka.*); zero uses kafka-go's defaults.
+	SessionTimeout, RebalanceTimeout, HeartbeatInterval time.Duration
 	// Adapter sends revocations; nil means no session API: every action is recorded as dry_run.
 	Adapter Adapter
 	// Store makes actions rows durable and reads the past back on take-over.
@@ -148,6 +151,7 @@ func (r *Revoker) Start(ctx context.Context) error {
 	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: r.cfg.Group, Brokers: r.o.Brokers, Dialer: r.o.Dialer, Topics: []string{r.cfg.Topic},
 		StartOffset: kafka.FirstOffset, JoinGroupBackoff: time.Second,
+		SessionTimeout: r.o.SessionTimeout, RebalanceTimeout: r.o.RebalanceTimeout, HeartbeatInterval: r.o.HeartbeatInterval,
 		WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) { r.log.Warn("revoker consumer group: " + fmt.Sprintf(f, a...)) }),
 	})

@@ -319,6 +319,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		}
 		rv, err := revoke.NewRevoker(revoke.RevokerOptions{
 			Config: cfg.Revoke, Brokers: cfg.Kafka.Brokers, Dialer: dialer, Adapter: adapter,
+			SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout, HeartbeatInterval: cfg.Kafka.HeartbeatInterval,
 			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database), Raise: anomalySink.WriteAnomalies,
 			Metrics: revokeMetrics, Logger: log.With("component", "revoker"),
 		})

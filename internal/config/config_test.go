@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/detect"
-	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/revoke"
 )
 
 // env returns a getenv backed by m.
