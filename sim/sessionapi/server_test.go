@@ -766,3 +766,30 @@ func TestSetFailuresClamps(t *testing.T) {
 		t.Errorf("error rate -3 (clamped to 0): status %d", w.Code)
 	}
 }
+
+// TestInjectedTimeoutAppliesThenHolds: a timed-out request is applied (the
+// key is consumed, the Target called once) and its answer held until the
+// client gives up; the retry with the same key is answered from the store.
+func TestInjectedTimeoutAppliesThenHolds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TimeoutRate, cfg.TimeoutDelay = 1, time.Hour
+	target := &fakeTarget{outcome: Revoked, enforced: true}
+	s := start(t, cfg, target)
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	if _, _, err := send(client, s.Addr(), "k", reqBody("k", ScopeSession, "s")); err == nil {
+		t.Fatal("a held answer reached the client")
+	}
+	waitFor(t, func() bool { return s.Stats().TimedOut == 1 })
+	if target.count() != 1 || s.Stats().Revoked != 1 {
+		t.Fatalf("Target called %d times, %d revoked; want the timed-out request applied once", target.count(), s.Stats().Revoked)
+	}
+	s.SetFaults(0, 0, 0)
+	resp, _, err := send(client, s.Addr(), "k", reqBody("k", ScopeSession, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get(HeaderIdempotentReplay) != "true" || target.count() != 1 {
+		t.Errorf("retry: status %d, replayed %q, %d Target calls; want the stored 201, replayed, still 1 call",
+			resp.StatusCode, resp.Header.Get(HeaderIdempotentReplay), target.count())
+	}
+}
