@@ -73,12 +73,12 @@ func newAttemptID() string {
 type Seed struct {
 	// Final holds the ids of actions with a final row.
 	Final map[string]bool
-	// Sent maps subject keys to their latest revocation start, within the cool-down.
-	Sent map[string]time.Time
-	// Starts are the start times of revocations within the cap window.
-	Starts []time.Time
-	// TrippedAt is the latest trip of the cap within halt_for, zero if none.
+	// Starts are the recent revocation starts (first sent or dry_run row of each action).
+	Starts []Start
+	// TrippedAt is the latest trip of the cap within halt_for, zero if none;
+	// TripID is the action that tripped it.
 	TrippedAt time.Time
+	TripID    string
 }
 
 // Store makes actions rows durable and reads the revoker's past back.
@@ -157,7 +157,7 @@ func (s *ClickHouseStore) Write(ctx context.Context, rows []Record) error {
 
 // Load implements Store.
 func (s *ClickHouseStore) Load(ctx context.Context, finalSince, startsSince, tripSince time.Time) (Seed, error) {
-	seed := Seed{Final: map[string]bool{}, Sent: map[string]time.Time{}}
+	seed := Seed{Final: map[string]bool{}}
 	rows, err := s.conn.Query(ctx, "SELECT DISTINCT action_id FROM "+s.db+".actions WHERE time >= ? AND status IN ('succeeded', 'failed', 'dry_run', 'suppressed')", finalSince.Add(-time.Second))
 	if err != nil {
 		return seed, fmt.Errorf("revoke: load final actions: %w", err)
@@ -176,27 +176,21 @@ func (s *ClickHouseStore) Load(ctx context.Context, finalSince, startsSince, tri
 	}
 	// A revocation starts with its first sent row (or its dry_run row, which
 	// the guardrails count the same way).
-	rows, err = s.conn.Query(ctx, `SELECT tenant, scope, multiIf(scope = 'family', family_id, scope = 'session', session_id, user_id) AS subject, min(time_ns) AS started
+	rows, err = s.conn.Query(ctx, `SELECT action_id, tenant, scope, multiIf(scope = 'family', family_id, scope = 'session', session_id, user_id) AS subject, min(time_ns) AS started
 FROM `+s.db+`.actions WHERE time >= ? AND status IN ('sent', 'dry_run')
 GROUP BY action_id, tenant, scope, subject`, startsSince.Add(-time.Second))
 	if err != nil {
 		return seed, fmt.Errorf("revoke: load recent revocations: %w", err)
 	}
 	for rows.Next() {
-		var tenant, scope, subject string
+		var id, tenant, scope, subject string
 		var ns int64
-		if err := rows.Scan(&tenant, &scope, &subject, &ns); err != nil {
+		if err := rows.Scan(&id, &tenant, &scope, &subject, &ns); err != nil {
 			rows.Close()
 			return seed, fmt.Errorf("revoke: load recent revocations: %w", err)
 		}
-		t := time.Unix(0, ns)
-		if t.Before(startsSince) {
-			continue
-		}
-		seed.Starts = append(seed.Starts, t)
-		k := tenant + "\x00" + scope + "\x00" + subject
-		if t.After(seed.Sent[k]) {
-			seed.Sent[k] = t
+		if t := time.Unix(0, ns); !t.Before(startsSince) {
+			seed.Starts = append(seed.Starts, Start{ActionID: id, Subject: tenant + "\x00" + scope + "\x00" + subject, At: t})
 		}
 	}
 	rows.Close()
@@ -204,11 +198,12 @@ GROUP BY action_id, tenant, scope, subject`, startsSince.Add(-time.Second))
 		return seed, fmt.Errorf("revoke: load recent revocations: %w", err)
 	}
 	var trip int64
-	if err := s.conn.QueryRow(ctx, "SELECT max(time_ns) FROM "+s.db+".actions WHERE time >= ? AND guardrail = ?", tripSince.Add(-time.Second), GuardBlastRadius).Scan(&trip); err != nil {
+	var tripID string
+	if err := s.conn.QueryRow(ctx, "SELECT max(time_ns), argMax(action_id, time_ns) FROM "+s.db+".actions WHERE time >= ? AND guardrail = ?", tripSince.Add(-time.Second), GuardBlastRadius).Scan(&trip, &tripID); err != nil {
 		return seed, fmt.Errorf("revoke: load halt: %w", err)
 	}
 	if trip > 0 && !time.Unix(0, trip).Before(tripSince) {
-		seed.TrippedAt = time.Unix(0, trip)
+		seed.TrippedAt, seed.TripID = time.Unix(0, trip), tripID
 	}
 	return seed, nil
 }
@@ -230,6 +225,8 @@ type auditor struct {
 
 	mu      sync.Mutex
 	queue   []auditItem
+	closed  bool // the loop ended: rows added now are abandoned at once
+	lost    int  // rows abandoned at shutdown
 	wake    chan struct{}
 	ctx     context.Context
 	closing chan struct{}
@@ -244,6 +241,14 @@ func newAuditor(s Store, m *Metrics, log *slog.Logger, initial, max time.Duratio
 // abandoned at shutdown (false).
 func (a *auditor) add(rec Record, cb func(bool)) {
 	a.mu.Lock()
+	if a.closed {
+		a.lost++
+		a.mu.Unlock()
+		if cb != nil {
+			cb(false)
+		}
+		return
+	}
 	a.queue = append(a.queue, auditItem{rec, cb})
 	n := len(a.queue)
 	a.mu.Unlock()
@@ -266,8 +271,8 @@ func (a *auditor) stop() error {
 	<-a.done
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.queue) > 0 {
-		return fmt.Errorf("revoke: %d actions rows not written at shutdown", len(a.queue))
+	if a.lost > 0 {
+		return fmt.Errorf("revoke: %d actions rows not written at shutdown (their intents stay uncommitted and are resumed)", a.lost)
 	}
 	return nil
 }
@@ -347,10 +352,13 @@ func (a *auditor) flush() bool {
 	return true
 }
 
-// abandon tells the waiters of rows that will not be written.
+// abandon closes the auditor and tells the waiters of rows that will not
+// be written.
 func (a *auditor) abandon() {
 	a.mu.Lock()
 	items := a.queue
+	a.queue, a.closed = nil, true
+	a.lost += len(items)
 	a.mu.Unlock()
 	for _, it := range items {
 		if it.cb != nil {

@@ -182,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	between("cap_window", c.CapWindow, time.Second, 24*time.Hour)
 	between("halt_for", c.HaltFor, time.Second, 7*24*time.Hour)
+	if c.HaltFor < c.CapWindow && c.CapWindow > 0 {
+		bad("halt_for", "must be at least cap_window (%s): a shorter halt ends while the window is still full and trips again at once, got %s", c.CapWindow, c.HaltFor)
+	}
 	for _, t := range []struct{ key, v string }{{"topic", c.Topic}, {"group", c.Group}} {
 		if t.v == "" || strings.ContainsAny(t.v, " \t\n/\\") || len(t.v) > 249 {
 			bad(t.key, "must be a Kafka name (letters, digits, '.', '_', '-'), got %q", t.v)

@@ -2,7 +2,6 @@ package revoke
 
 import (
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 )
@@ -21,10 +20,26 @@ type Verdict struct {
 	Count int
 }
 
+// Start is one revocation started (sent, or recorded dry_run): the unit the
+// cool-down and the cap count.
+type Start struct {
+	// ActionID is the intent id.
+	ActionID string
+	// Subject is the intent's SubjectKey.
+	Subject string
+	// At is when it started.
+	At time.Time
+}
+
 // Guard holds the guardrails' state: allowlists, per-subject cool-down,
 // the blast-radius cap and its halt. It is safe for concurrent use;
 // Judge is called in outbox order so that decisions on one subject are
 // made in the order the intents were produced.
+//
+// Starts are kept per action id, so an action judged again (its partition
+// moved, or the revoker restarted before it ended) continues under its
+// first decision instead of being stopped by its own cool-down or counted
+// twice against the cap.
 type Guard struct {
 	dryRun       bool
 	users        map[string]bool
@@ -35,10 +50,10 @@ type Guard struct {
 	window, halt time.Duration
 
 	mu        sync.Mutex
-	last      map[string]time.Time // subject key → latest revocation start
-	starts    []time.Time          // revocation starts in the cap window, oldest first
+	starts    map[string]Start // action id → its start, within max(cooldown, cap window)
+	last      map[string]Start // subject key → its latest start
 	haltUntil time.Time
-	trippedAt time.Time
+	tripID    string // the action that tripped the cap, until its halt ends
 }
 
 // NewGuard returns the guardrails of c; c must be valid. dryRun forces
@@ -47,7 +62,7 @@ func NewGuard(c Config, dryRun bool) *Guard {
 	g := &Guard{
 		dryRun: c.DryRun || dryRun, users: map[string]bool{}, tenants: map[string]bool{},
 		cooldown: c.Cooldown, max: c.MaxActions, window: c.CapWindow, halt: c.HaltFor,
-		last: map[string]time.Time{},
+		starts: map[string]Start{}, last: map[string]Start{},
 	}
 	for _, u := range c.AllowUsers {
 		g.users[u] = true
@@ -66,48 +81,60 @@ func NewGuard(c Config, dryRun bool) *Guard {
 // DryRun reports whether nothing is ever sent.
 func (g *Guard) DryRun() bool { return g.dryRun }
 
-// Resume replaces the cool-down, cap and halt state with what was loaded
-// from the actions table (on taking over the outbox).
+// Resume adds what was loaded from the actions table (on taking over the
+// outbox) to the cool-down, cap and halt state; starts already known by
+// action id are not counted twice.
 func (g *Guard) Resume(s Seed, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for k, t := range s.Sent {
-		if t.After(g.last[k]) {
-			g.last[k] = t
-		}
+	for _, st := range s.Starts {
+		g.add(st)
 	}
-	merged := append(append([]time.Time(nil), g.starts...), s.Starts...)
-	g.starts = g.starts[:0]
-	seen := map[time.Time]bool{}
-	for _, t := range merged {
-		if !seen[t] {
-			seen[t] = true
-			g.starts = append(g.starts, t)
-		}
-	}
-	slices.SortFunc(g.starts, time.Time.Compare)
-	if !s.TrippedAt.IsZero() && s.TrippedAt.After(g.trippedAt) {
-		g.trippedAt = s.TrippedAt
+	if !s.TrippedAt.IsZero() && s.TrippedAt.Add(g.halt).After(g.haltUntil) {
 		g.haltUntil = s.TrippedAt.Add(g.halt)
+		g.tripID = s.TripID
 	}
 	g.expire(now)
 }
 
-// expire drops cap-window starts and cool-downs that have passed.
-func (g *Guard) expire(now time.Time) {
-	cut := now.Add(-g.window)
-	i := 0
-	for i < len(g.starts) && !g.starts[i].After(cut) {
-		i++
+// add records st unless its action already has an earlier start.
+func (g *Guard) add(st Start) {
+	if old, ok := g.starts[st.ActionID]; ok && !st.At.Before(old.At) {
+		return
 	}
-	g.starts = g.starts[i:]
-	if len(g.last) > 4096 {
-		for k, t := range g.last {
-			if now.Sub(t) >= g.cooldown {
-				delete(g.last, k)
-			}
+	g.starts[st.ActionID] = st
+	if l, ok := g.last[st.Subject]; !ok || st.At.After(l.At) {
+		g.last[st.Subject] = st
+	}
+}
+
+// expire forgets starts older than both the cool-down and the cap window.
+func (g *Guard) expire(now time.Time) {
+	keep := max(g.cooldown, g.window)
+	for id, st := range g.starts {
+		if now.Sub(st.At) >= keep {
+			delete(g.starts, id)
 		}
 	}
+	for k, st := range g.last {
+		if now.Sub(st.At) >= g.cooldown {
+			delete(g.last, k)
+		}
+	}
+	if !now.Before(g.haltUntil) {
+		g.tripID = ""
+	}
+}
+
+// inWindow counts the starts within the cap window before now.
+func (g *Guard) inWindow(now time.Time) int {
+	n := 0
+	for _, st := range g.starts {
+		if now.Sub(st.At) < g.window {
+			n++
+		}
+	}
+	return n
 }
 
 // Halted returns when the current halt ends, zero when not halted.
@@ -122,8 +149,11 @@ func (g *Guard) Halted(now time.Time) time.Time {
 
 // Judge decides whether in may be sent at now and, when it may (or would,
 // in dry-run), counts it against the cool-down and the cap. The order of
-// the checks: allowlists, halt, cool-down, cap; dry-run applies them all
-// and records dry_run where it would have sent.
+// the checks: allowlists; an action already started continues; the halt;
+// the cool-down; the cap. Dry-run applies them all and records dry_run
+// where it would have sent. The action that trips the cap is judged
+// Tripped again (same id) until its halt ends, so its record and its
+// revocation_halted anomaly are made even if the first try was lost.
 func (g *Guard) Judge(in *Intent, now time.Time) Verdict {
 	switch {
 	case in.UserID != "" && g.users[in.UserID]:
@@ -136,23 +166,33 @@ func (g *Guard) Judge(in *Intent, now time.Time) Verdict {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.expire(now)
+	count := g.inWindow(now)
+	if _, ok := g.starts[in.ID]; ok { // started before: finish what was decided
+		return g.pass(count)
+	}
 	if now.Before(g.haltUntil) {
-		return Verdict{Status: StatusSuppressed, Guardrail: GuardHalted, Count: len(g.starts)}
+		if in.ID == g.tripID {
+			return Verdict{Status: StatusSuppressed, Guardrail: GuardBlastRadius, Tripped: true, Count: count}
+		}
+		return Verdict{Status: StatusSuppressed, Guardrail: GuardHalted, Count: count}
 	}
 	key := in.SubjectKey()
-	if t, ok := g.last[key]; ok && now.Sub(t) < g.cooldown {
+	if l, ok := g.last[key]; ok && now.Sub(l.At) < g.cooldown {
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardCooldown}
 	}
-	if len(g.starts) >= g.max {
-		g.trippedAt, g.haltUntil = now, now.Add(g.halt)
-		return Verdict{Status: StatusSuppressed, Guardrail: GuardBlastRadius, Tripped: true, Count: len(g.starts)}
+	if count >= g.max {
+		g.haltUntil, g.tripID = now.Add(g.halt), in.ID
+		return Verdict{Status: StatusSuppressed, Guardrail: GuardBlastRadius, Tripped: true, Count: count}
 	}
-	g.starts = append(g.starts, now)
-	g.last[key] = now
+	g.add(Start{ActionID: in.ID, Subject: key, At: now})
+	return g.pass(count + 1)
+}
+
+func (g *Guard) pass(count int) Verdict {
 	if g.dryRun {
-		return Verdict{Status: StatusDryRun, Count: len(g.starts)}
+		return Verdict{Status: StatusDryRun, Count: count}
 	}
-	return Verdict{Send: true, Count: len(g.starts)}
+	return Verdict{Send: true, Count: count}
 }
 
 func (g *Guard) allowedIP(ip string) bool {

@@ -51,6 +51,9 @@ func TestGuardCooldown(t *testing.T) {
 	if v := g.Judge(intent("a", "u", ""), t0); !v.Send {
 		t.Fatalf("first action: %+v", v)
 	}
+	if v := g.Judge(intent("a", "u", ""), t0.Add(time.Second)); !v.Send {
+		t.Errorf("the same action judged again (a moved partition) is stopped by its own cool-down: %+v", v)
+	}
 	if v := g.Judge(intent("b", "u", ""), t0.Add(30*time.Second)); v.Guardrail != revoke.GuardCooldown {
 		t.Errorf("second action on the subject within the cool-down: %+v", v)
 	}
@@ -81,6 +84,15 @@ func TestGuardBlastRadius(t *testing.T) {
 	if until := g.Halted(t0.Add(10 * time.Second)); !until.Equal(t0.Add(10*time.Second + 10*time.Minute)) {
 		t.Errorf("halted until %v", until)
 	}
+	// The tripping action is judged tripped again (its record may have been
+	// lost); an action started before the trip still finishes.
+	if v := g.Judge(intent("5", "u5", ""), t0.Add(20*time.Second)); !v.Tripped || v.Guardrail != revoke.GuardBlastRadius {
+		t.Errorf("the tripping action again: %+v", v)
+	}
+	if v := g.Judge(intent("2", "u2", ""), t0.Add(20*time.Second)); !v.Send {
+		t.Errorf("an action started before the trip, judged again: %+v", v)
+	}
+
 	// Even after the window slid, the halt holds until halt_for passes.
 	if v := g.Judge(intent("6", "u6", ""), t0.Add(5*time.Minute)); v.Guardrail != revoke.GuardHalted || v.Tripped {
 		t.Errorf("during the halt: %+v", v)
@@ -91,18 +103,23 @@ func TestGuardBlastRadius(t *testing.T) {
 
 	// A guard resumed from the store knows the halt and the recent starts.
 	g2 := revoke.NewGuard(c, false)
-	g2.Resume(revoke.Seed{TrippedAt: t0.Add(10 * time.Second)}, t0.Add(time.Minute))
+	g2.Resume(revoke.Seed{TrippedAt: t0.Add(10 * time.Second), TripID: "5"}, t0.Add(time.Minute))
 	if v := g2.Judge(intent("8", "u8", ""), t0.Add(time.Minute)); v.Guardrail != revoke.GuardHalted {
 		t.Errorf("resumed guard during the halt: %+v", v)
 	}
 	g3 := revoke.NewGuard(c, false)
-	starts := []time.Time{}
+	var starts []revoke.Start
 	for i := range 5 {
-		starts = append(starts, t0.Add(time.Duration(i)*time.Second))
+		in := intent(fmt.Sprint("s", i), fmt.Sprint("u", i), "")
+		starts = append(starts, revoke.Start{ActionID: in.ID, Subject: in.SubjectKey(), At: t0.Add(time.Duration(i) * time.Second)})
 	}
-	g3.Resume(revoke.Seed{Starts: starts, Sent: map[string]time.Time{intent("x", "u0", "").SubjectKey(): t0}}, t0.Add(10*time.Second))
+	g3.Resume(revoke.Seed{Starts: starts}, t0.Add(10*time.Second))
+	g3.Resume(revoke.Seed{Starts: starts}, t0.Add(10*time.Second)) // a second take-over counts nothing twice
 	if v := g3.Judge(intent("9", "u0", ""), t0.Add(10*time.Second)); v.Guardrail != revoke.GuardCooldown {
 		t.Errorf("resumed guard, subject in cool-down: %+v", v)
+	}
+	if v := g3.Judge(intent("s1", "u1", ""), t0.Add(10*time.Second)); !v.Send || v.Count != 5 {
+		t.Errorf("resumed guard, an action started before the take-over: %+v, want it to continue, counted once", v)
 	}
 	if v := g3.Judge(intent("10", "u9", ""), t0.Add(10*time.Second)); !v.Tripped {
 		t.Errorf("resumed guard at the cap: %+v", v)

@@ -71,8 +71,8 @@ type Revoker struct {
 	audit   *auditor
 
 	fmu      sync.Mutex
-	final    map[string]bool     // action ids with a final row
-	inflight map[string]struct{} // action ids being sent
+	final    map[string]time.Time // action ids with a final row → when learnt
+	inflight map[string]struct{}  // action ids being sent
 
 	group     *kafka.ConsumerGroup
 	runCtx    context.Context
@@ -111,7 +111,7 @@ func NewRevoker(o RevokerOptions) (*Revoker, error) {
 		guard:    NewGuard(c, o.Adapter == nil),
 		limiter:  rate.NewLimiter(rate.Limit(c.RateLimit), c.RateBurst),
 		sem:      make(chan struct{}, c.Concurrency),
-		final:    map[string]bool{},
+		final:    map[string]time.Time{},
 		inflight: map[string]struct{}{},
 		adapter:  c.Adapter.Kind,
 		stopped:  make(chan struct{}),
@@ -183,8 +183,13 @@ func (r *Revoker) Shutdown(ctx context.Context) error {
 			if r.group == nil {
 				return
 			}
+			// The drain (calls in flight, final rows written) is bounded even
+			// under a context without deadline: past it the run is cancelled,
+			// and what did not end stays uncommitted, to be resumed.
+			bound := time.AfterFunc(r.cfg.Adapter.Timeout+10*time.Second, r.cancelRun)
 			_ = r.group.Close() // ends the generation: partition loops stop fetching and drain
 			r.wg.Wait()
+			bound.Stop()
 			r.cancelRun()
 			r.stopErr = r.audit.stop()
 			r.consuming.Store(false)
@@ -248,11 +253,17 @@ func (r *Revoker) resume(ctx context.Context) bool {
 			r.guard.Resume(seed, now)
 			r.fmu.Lock()
 			for id := range seed.Final {
-				r.final[id] = true
+				if _, ok := r.final[id]; !ok {
+					r.final[id] = now
+				}
+			}
+			for id, t := range r.final {
+				if now.Sub(t) > finalHorizon {
+					delete(r.final, id)
+				}
 			}
 			r.fmu.Unlock()
-			if until := r.guard.Halted(now); !until.IsZero() {
-				r.m.Halted.Set(1)
+			if until := r.setHalted(now); !until.IsZero() {
 				r.log.Error("revocation is halted by the blast-radius cap", "until", until)
 			}
 			return true
@@ -398,7 +409,8 @@ func (r *Revoker) handle(ctx context.Context, log *slog.Logger, value []byte, en
 	}
 	r.fmu.Lock()
 	_, busy := r.inflight[in.ID]
-	dup := busy || r.final[in.ID]
+	_, final := r.final[in.ID]
+	dup := busy || final
 	if !dup {
 		r.inflight[in.ID] = struct{}{}
 	}
@@ -409,6 +421,7 @@ func (r *Revoker) handle(ctx context.Context, log *slog.Logger, value []byte, en
 	}
 	now := r.o.Now()
 	v := r.guard.Judge(&in, now)
+	r.setHalted(now)
 	if !v.Send {
 		rec := Record{Intent: &in, AttemptID: newAttemptID(), Status: v.Status, Guardrail: v.Guardrail, Adapter: r.adapter, Time: now}
 		if v.Status == StatusDryRun && r.o.Adapter == nil {
@@ -418,7 +431,6 @@ func (r *Revoker) handle(ctx context.Context, log *slog.Logger, value []byte, en
 			r.finish(rec, end)
 			return
 		}
-		r.m.Halted.Set(1)
 		halt := r.halted(&in, v, now)
 		log.Error("revocation halted: the blast-radius cap was reached; every action is suppressed until halt_for passes",
 			"max_actions", r.cfg.MaxActions, "cap_window", r.cfg.CapWindow, "halt_for", r.cfg.HaltFor, "anomaly_id", halt.ID)
@@ -455,7 +467,7 @@ func (r *Revoker) finish(rec Record, end func(bool)) {
 			return
 		}
 		r.fmu.Lock()
-		r.final[id] = true
+		r.final[id] = time.Now()
 		delete(r.inflight, id)
 		r.fmu.Unlock()
 		r.m.Decisions.WithLabelValues(string(status), guard).Inc()
@@ -603,7 +615,19 @@ func (r *Revoker) fail(ctx context.Context, in *Intent, attempts int, last Resul
 	r.finish(rec, end)
 }
 
-// halted builds the revocation_halted anomaly for the action that tripped the cap.
+// setHalted sets the halted gauge from the guard and returns when the halt ends.
+func (r *Revoker) setHalted(now time.Time) time.Time {
+	until := r.guard.Halted(now)
+	if until.IsZero() {
+		r.m.Halted.Set(0)
+	} else {
+		r.m.Halted.Set(1)
+	}
+	return until
+}
+
+// halted builds the revocation_halted anomaly for the action that tripped
+// the cap; its id derives from that action, so a retried trip is one anomaly.
 func (r *Revoker) halted(in *Intent, v Verdict, now time.Time) detect.Anomaly {
 	ev, _ := json.Marshal(map[string]any{
 		"revocations_in_window": v.Count, "max_actions": r.cfg.MaxActions, "cap_window": r.cfg.CapWindow.String(),
@@ -611,7 +635,7 @@ func (r *Revoker) halted(in *Intent, v Verdict, now time.Time) detect.Anomaly {
 		"dry_run": r.guard.DryRun(),
 	})
 	return detect.Anomaly{
-		ID:       detect.AnomalyID(DetectorRevoke, []string{KindRevocationHalted}, now.Truncate(time.Second)),
+		ID:       detect.AnomalyID(DetectorRevoke, []string{KindRevocationHalted, in.ID}, in.RequestedAt),
 		Detector: DetectorRevoke, Kind: KindRevocationHalted, Severity: detect.SeverityCritical, Shadow: r.guard.DryRun(),
 		Evidence: string(ev), FirstEventTime: now, DetectedAt: now, WindowStart: now.Add(-r.cfg.CapWindow), WindowEnd: now,
 	}

@@ -214,6 +214,13 @@ func TestRevocationSurvivesKill9(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("no revocation reached the API\n%s", first.out.String())
 	}
+	// Kill once the attempt's sent row is durable: the restarted revoker
+	// then knows the action started, and must finish it, not stop it as a
+	// repeat of itself (cool-down) or count it twice against the cap.
+	testenv.WaitFor(t, 30*time.Second, "the attempt's sent row", func() (bool, string) {
+		n := count(t, conn, "SELECT count() FROM "+db+".actions WHERE status = 'sent'")
+		return n >= 1, fmt.Sprintf("%d sent rows", n)
+	})
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

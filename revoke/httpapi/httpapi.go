@@ -96,5 +96,6 @@ func (a *Adapter) Revoke(ctx context.Context, in *revoke.Intent) revoke.Result {
 		req.Header.Set("X-Vigil-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
 	}
 	r, _, _ := revoke.Do(a.client, req)
+	r.Err = revoke.ScrubError(r.Err, a.token, string(a.hmacKey)) // an echoing proxy must not leak them into logs
 	return r
 }
