@@ -114,3 +114,18 @@ func TestAdapterConfigNeeds(t *testing.T) {
 	f(revoke.AdapterConfig{Kind: "okta"}, `revoke.adapter.kind: must be one of none, http, kratos, keycloak, auth0, got "okta"`)
 	f(revoke.AdapterConfig{Kind: "http", URL: "https://x", TLS: revoke.TLSConfig{CertFile: "c.pem"}}, "revoke.adapter.tls.cert_file: cert_file and key_file must be set together")
 }
+
+// TestConfigCrossChecks: keys checked against the rest of the file, and
+// the adapter's files, name themselves.
+func TestConfigCrossChecks(t *testing.T) {
+	f := func(doc string, want ...string) {
+		t.Helper()
+		_, err := config.Parse([]byte(doc), "x.yaml", nil)
+		testenv.WantErrorLines(t, err, want)
+	}
+	f("revoke:\n  topic: session-events\n", `x.yaml:2: revoke.topic: must differ from kafka.topic and kafka.dlq_topic, got "session-events"`)
+	f("revoke:\n  group: vigil\n", `x.yaml:2: revoke.group: must differ from kafka.group ("vigil")`)
+	f("revoke:\n  halt_for: 1m\n", `x.yaml:2: revoke.halt_for: must be at least cap_window (10m0s)`)
+	f("revoke:\n  adapter:\n    kind: http\n    url: https://s\n    token_file: /nonexistent/token\n",
+		`x.yaml:5: revoke.adapter.token_file: /nonexistent/token: no such file or directory`)
+}

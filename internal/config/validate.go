@@ -47,6 +47,22 @@ func (v *validator) badAlso(key string, also []string, format string, args ...an
 func (c *Config) Validate() error {
 	var v validator
 	v.kafka(&c.Kafka)
+	if t := c.Revoke.Topic; t != "" && (t == c.Kafka.Topic || t == c.Kafka.DLQTopic) {
+		v.badAlso("revoke.topic", []string{"kafka.topic"}, "must differ from kafka.topic and kafka.dlq_topic, got %q", t)
+	}
+	if g := c.Revoke.Group; g != "" && g == c.Kafka.Group {
+		v.badAlso("revoke.group", []string{"kafka.group"}, "must differ from kafka.group (%q): the revoker is its own consumer group", g)
+	}
+	// Secret and TLS files of the session API adapter must exist (their content is read at start).
+	for _, f := range []struct{ key, path string }{
+		{"revoke.adapter.token_file", c.Revoke.Adapter.TokenFile}, {"revoke.adapter.hmac_key_file", c.Revoke.Adapter.HMACKeyFile},
+		{"revoke.adapter.client_secret_file", c.Revoke.Adapter.ClientSecretFile}, {"revoke.adapter.tls.ca_file", c.Revoke.Adapter.TLS.CAFile},
+		{"revoke.adapter.tls.cert_file", c.Revoke.Adapter.TLS.CertFile}, {"revoke.adapter.tls.key_file", c.Revoke.Adapter.TLS.KeyFile},
+	} {
+		if f.path != "" && c.Revoke.Adapter.Kind != "none" {
+			v.file(f.key, f.path)
+		}
+	}
 	v.clickhouse(&c.ClickHouse)
 	if c.Admin.Listen != "" {
 		if err := checkHostPort(c.Admin.Listen, true, true); err != nil {
