@@ -259,4 +259,6 @@ func TestRevocationSurvivesKill9(t *testing.T) {
 
 type targetFunc func(sessionapi.Request) sessionapi.Outcome
 
-func (f targetFunc) Revoke(r sessionapi.Request, _ time.Time) (sessionapi.Outcome, bool) { return f(r), true }
+func (f targetFunc) Revoke(r sessionapi.Request, _ time.Time) (sessionapi.Outcome, bool) {
+	return f(r), true
+}
