@@ -25,6 +25,8 @@ const (
 	StatusDryRun     Status = "dry_run"
 	StatusSuppressed Status = "suppressed"
 	StatusRetrying   Status = "retrying"
+	// StatusResumed marks an operator ending a halt (vigil revoke resume); it belongs to no action.
+	StatusResumed Status = "resumed"
 )
 
 // Final reports whether s ends an action.
@@ -79,6 +81,8 @@ type Seed struct {
 	// TripID is the action that tripped it.
 	TrippedAt time.Time
 	TripID    string
+	// ResumedAt is the latest operator resume within halt_for, zero if none.
+	ResumedAt time.Time
 }
 
 // Store makes actions rows durable and reads the revoker's past back.
@@ -91,8 +95,10 @@ type Store interface {
 	// Write inserts rows.
 	Write(ctx context.Context, rows []Record) error
 	// Load reads the past needed to resume: final actions since finalSince,
-	// revocation starts since startsSince, the latest trip since tripSince.
+	// revocation starts since startsSince, the latest trip and resume since tripSince.
 	Load(ctx context.Context, finalSince, startsSince, tripSince time.Time) (Seed, error)
+	// LastResume returns the latest operator resume since since, zero if none.
+	LastResume(ctx context.Context, since time.Time) (time.Time, error)
 }
 
 // ActionColumns lists the actions table's insert columns in Values order.
@@ -205,7 +211,55 @@ GROUP BY action_id, tenant, scope, subject`, startsSince.Add(-time.Second))
 	if trip > 0 && !time.Unix(0, trip).Before(tripSince) {
 		seed.TrippedAt, seed.TripID = time.Unix(0, trip), tripID
 	}
+	if seed.ResumedAt, err = s.LastResume(ctx, tripSince); err != nil {
+		return seed, err
+	}
 	return seed, nil
+}
+
+// LastResume implements Store.
+func (s *ClickHouseStore) LastResume(ctx context.Context, since time.Time) (time.Time, error) {
+	var ns int64
+	if err := s.conn.QueryRow(ctx, "SELECT max(time_ns) FROM "+s.db+".actions WHERE time >= ? AND status = 'resumed'", since.Add(-time.Second)).Scan(&ns); err != nil {
+		return time.Time{}, fmt.Errorf("revoke: load resume: %w", err)
+	}
+	if ns <= 0 || time.Unix(0, ns).Before(since) {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, ns), nil
+}
+
+// HaltStatus is what `vigil revoke status` reports about the cap.
+type HaltStatus struct {
+	// TrippedAt and TripID are the latest trip of the cap, zero if none.
+	TrippedAt time.Time
+	TripID    string
+	// ResumedAt is the latest operator resume, zero if none.
+	ResumedAt time.Time
+	// Until is when the halt ends, zero when revocation is not halted.
+	Until time.Time
+}
+
+// Halt reads whether revocation is halted at now under c, from the trips
+// and resumes recorded in the actions table.
+func (s *ClickHouseStore) Halt(ctx context.Context, c Config, now time.Time) (HaltStatus, error) {
+	seed, err := s.Load(ctx, now, now, now.Add(-c.HaltFor))
+	if err != nil {
+		return HaltStatus{}, err
+	}
+	h := HaltStatus{TrippedAt: seed.TrippedAt, TripID: seed.TripID, ResumedAt: seed.ResumedAt}
+	if !h.TrippedAt.IsZero() && h.ResumedAt.Before(h.TrippedAt) && now.Before(h.TrippedAt.Add(c.HaltFor)) {
+		h.Until = h.TrippedAt.Add(c.HaltFor)
+	}
+	return h, nil
+}
+
+// RecordResume writes an operator's resume: running revokers end their
+// halt within seconds and count the cap afresh from now. reason and by are
+// kept in the row for the audit.
+func (s *ClickHouseStore) RecordResume(ctx context.Context, reason, by string, now time.Time) error {
+	in := &Intent{ID: fmt.Sprintf("resume-%d", now.UnixNano()), Reason: reason, RequestedAt: now}
+	return s.Write(ctx, []Record{{Intent: in, AttemptID: newAttemptID(), Status: StatusResumed, Note: "resumed by " + by, Time: now}})
 }
 
 // auditItem is a row waiting to be written and what to tell when it is.

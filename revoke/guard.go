@@ -53,7 +53,9 @@ type Guard struct {
 	starts    map[string]Start // action id → its start, within max(cooldown, cap window)
 	last      map[string]Start // subject key → its latest start
 	haltUntil time.Time
-	tripID    string // the action that tripped the cap, until its halt ends
+	trippedAt time.Time
+	tripID    string    // the action that tripped the cap, until its halt ends
+	capFrom   time.Time // starts before an operator's resume do not count against the cap
 }
 
 // NewGuard returns the guardrails of c; c must be valid. dryRun forces
@@ -91,10 +93,39 @@ func (g *Guard) Resume(s Seed, now time.Time) {
 		g.add(st)
 	}
 	if !s.TrippedAt.IsZero() && s.TrippedAt.Add(g.halt).After(g.haltUntil) {
-		g.haltUntil = s.TrippedAt.Add(g.halt)
-		g.tripID = s.TripID
+		g.haltUntil, g.trippedAt, g.tripID = s.TrippedAt.Add(g.halt), s.TrippedAt, s.TripID
 	}
+	g.resumeLocked(s.ResumedAt)
 	g.expire(now)
+}
+
+// ResumeAt applies an operator's resume made at t: a halt that tripped
+// before t ends, and the cap counts only revocations started from t on
+// (the cool-down still remembers the earlier ones).
+func (g *Guard) ResumeAt(t time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.resumeLocked(t)
+}
+
+func (g *Guard) resumeLocked(t time.Time) bool {
+	if t.IsZero() || t.Before(g.trippedAt) || !t.After(g.capFrom) {
+		return false
+	}
+	g.capFrom = t
+	ended := !g.haltUntil.IsZero()
+	g.haltUntil, g.tripID = time.Time{}, ""
+	return ended
+}
+
+// TrippedAt returns when the current halt tripped, zero when not halted.
+func (g *Guard) TrippedAt(now time.Time) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Before(g.haltUntil) {
+		return g.trippedAt
+	}
+	return time.Time{}
 }
 
 // add records st unless its action already has an earlier start.
@@ -130,7 +161,7 @@ func (g *Guard) expire(now time.Time) {
 func (g *Guard) inWindow(now time.Time) int {
 	n := 0
 	for _, st := range g.starts {
-		if now.Sub(st.At) < g.window {
+		if now.Sub(st.At) < g.window && !st.At.Before(g.capFrom) {
 			n++
 		}
 	}
@@ -181,7 +212,7 @@ func (g *Guard) Judge(in *Intent, now time.Time) Verdict {
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardCooldown}
 	}
 	if count >= g.max {
-		g.haltUntil, g.tripID = now.Add(g.halt), in.ID
+		g.haltUntil, g.trippedAt, g.tripID = now.Add(g.halt), now, in.ID
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardBlastRadius, Tripped: true, Count: count}
 	}
 	g.add(Start{ActionID: in.ID, Subject: key, At: now})

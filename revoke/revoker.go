@@ -78,6 +78,8 @@ type Revoker struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	wg        sync.WaitGroup // group loop and partition consumers
+	stopPoll  chan struct{}  // closed at shutdown: ends the resume poller
+	pollDone  chan struct{}
 	consuming atomic.Bool
 	started   atomic.Bool
 	stopOnce  sync.Once
@@ -163,7 +165,43 @@ func (r *Revoker) Start(ctx context.Context) error {
 	r.audit.start(r.runCtx)
 	r.wg.Add(1)
 	go func() { defer r.wg.Done(); r.groupLoop() }()
+	r.stopPoll, r.pollDone = make(chan struct{}), make(chan struct{})
+	go r.pollResume()
 	return nil
+}
+
+// resumePoll is how often a halted revoker looks for an operator's resume.
+const resumePoll = 2 * time.Second
+
+// pollResume ends a halt when an operator resumed (vigil revoke resume).
+func (r *Revoker) pollResume() {
+	defer close(r.pollDone)
+	t := time.NewTicker(resumePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopPoll:
+			return
+		case <-t.C:
+		}
+		now := r.o.Now()
+		tripped := r.guard.TrippedAt(now)
+		if tripped.IsZero() {
+			r.setHalted(now)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(r.runCtx, 10*time.Second)
+		at, err := r.o.Store.LastResume(ctx, tripped)
+		cancel()
+		if err != nil {
+			r.log.Warn("revoker: looking for a resume failed", "err", err)
+			continue
+		}
+		if r.guard.ResumeAt(at) {
+			r.setHalted(now)
+			r.log.Warn("revocation resumed by an operator; the cap counts afresh", "tripped_at", tripped, "resumed_at", at)
+		}
+	}
 }
 
 // Ready returns nil while the revoker is a member of a generation.
@@ -183,6 +221,8 @@ func (r *Revoker) Shutdown(ctx context.Context) error {
 			if r.group == nil {
 				return
 			}
+			close(r.stopPoll)
+			<-r.pollDone
 			// The drain (calls in flight, final rows written) is bounded even
 			// under a context without deadline: past it the run is cancelled,
 			// and what did not end stays uncommitted, to be resumed.

@@ -359,7 +359,7 @@ func TestBlastRadiusCapHalts(t *testing.T) {
 	if err := r.rv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r.startRevoker(t, cfg, httpAdapter(t, &cfg, a))
+	r.rv = r.startRevoker(t, cfg, httpAdapter(t, &cfg, a))
 	if err := r.outbox.Handle(context.Background(), thefts(1, "after", time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -369,6 +369,27 @@ func TestBlastRadiusCapHalts(t *testing.T) {
 	})
 	if st := a.srv.Stats(); st.Revoked != 100 {
 		t.Errorf("after the restart the session API revoked %d subjects, want still 100", st.Revoked)
+	}
+
+	// An operator resumes (vigil revoke resume): the running revoker ends the
+	// halt and the cap counts afresh.
+	store := revoke.NewClickHouseStore(r.conn, r.db)
+	if err := store.RecordResume(context.Background(), "test: reviewed", "tester", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the halt to end", func() (bool, string) {
+		until := r.rv.Guard().Halted(time.Now())
+		return until.IsZero(), fmt.Sprint("halted until ", until)
+	})
+	if err := r.outbox.Handle(context.Background(), thefts(1, "resumed", time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, time.Minute, "the action after the resume to succeed", func() (bool, string) {
+		c := r.statusCounts(t)
+		return c["succeeded"] == 101, fmt.Sprint(c)
+	})
+	if h, err := store.Halt(context.Background(), cfg, time.Now()); err != nil || !h.Until.IsZero() || h.ResumedAt.IsZero() {
+		t.Errorf("Halt after the resume: %+v, %v", h, err)
 	}
 }
 

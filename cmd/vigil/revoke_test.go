@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/schemas"
 	"github.com/vigilhq/vigil/sim/score"
 	"github.com/vigilhq/vigil/sim/sessionapi"
@@ -261,4 +262,43 @@ type targetFunc func(sessionapi.Request) sessionapi.Outcome
 
 func (f targetFunc) Revoke(r sessionapi.Request, _ time.Time) (sessionapi.Outcome, bool) {
 	return f(r), true
+}
+
+// TestRevokeStatusAndResume: `vigil revoke status` reports a tripped cap
+// as HALTED with the action that tripped it; `vigil revoke resume` needs a
+// reason, records who resumed, and status then says vigil is acting.
+func TestRevokeStatusAndResume(t *testing.T) {
+	srv, conn, db := testenv.MigratedDatabase(t)
+	env := map[string]string{"VIGIL_CLICKHOUSE_ADDR": srv.Addr(), "VIGIL_CLICKHOUSE_DATABASE": db}
+	out, _, err := run(t, env, "revoke", "status")
+	if err != nil || !strings.Contains(out, "acting (the blast-radius cap has not tripped") {
+		t.Fatalf("status of a fresh database: %v\n%s", err, out)
+	}
+	store := revoke.NewClickHouseStore(conn, db)
+	in := &revoke.Intent{ID: "trip-1", Action: revoke.RevokeFamily, Scope: revoke.ScopeFamily, Tenant: "t", FamilyID: "f", RequestedAt: time.Now()}
+	recs := []revoke.Record{
+		{Intent: in, AttemptID: "a1", Status: revoke.StatusSuppressed, Guardrail: revoke.GuardBlastRadius, Time: time.Now()},
+		{Intent: &revoke.Intent{ID: "x-2", Action: revoke.RevokeFamily, Scope: revoke.ScopeFamily, FamilyID: "g"}, AttemptID: "a2", Status: revoke.StatusSuppressed, Guardrail: revoke.GuardHalted, Time: time.Now()},
+	}
+	if err := store.Write(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = run(t, env, "revoke", "status")
+	if err != nil || !strings.Contains(out, "HALTED since") || !strings.Contains(out, "tripped by action trip-1") || !strings.Contains(out, "suppressed  halted") {
+		t.Errorf("status after a trip: %v\n%s", err, out)
+	}
+	if _, _, err := run(t, env, "revoke", "resume"); exitCode(err) != 2 || !strings.Contains(err.Error(), "--reason") {
+		t.Errorf("resume without --reason: %v, want a usage error naming --reason", err)
+	}
+	out, _, err = run(t, env, "revoke", "resume", "--reason", "INC-1: reviewed")
+	if err != nil || !strings.Contains(out, "resumed at") {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	out, _, err = run(t, env, "revoke", "status")
+	if err != nil || !strings.Contains(out, "acting (the cap tripped at") {
+		t.Errorf("status after the resume: %v\n%s", err, out)
+	}
+	if n := count(t, conn, "SELECT count() FROM "+db+".actions WHERE status = 'resumed' AND reason = 'INC-1: reviewed' AND note LIKE 'resumed by %'"); n != 1 {
+		t.Errorf("%d resume rows with the reason and the user", n)
+	}
 }

@@ -5,13 +5,14 @@
 -- insert retried after a lost answer collapses, while a resend after a
 -- crash is a new row. Exactly one final row (succeeded, failed, dry_run or
 -- suppressed) exists per action_id unless the revoker crashed between
--- writing it and committing its offset.
+-- writing it and committing its offset. A 'resumed' row (vigil revoke
+-- resume) ends a halt of the blast-radius cap; its reason says why.
 CREATE TABLE IF NOT EXISTS ${db}.actions
 (
     action_id           String,
     attempt_id          String,
     attempt             UInt16,
-    status              Enum8('sent' = 1, 'succeeded' = 2, 'failed' = 3, 'dry_run' = 4, 'suppressed' = 5, 'retrying' = 6),
+    status              Enum8('sent' = 1, 'succeeded' = 2, 'failed' = 3, 'dry_run' = 4, 'suppressed' = 5, 'retrying' = 6, 'resumed' = 7),
     guardrail           String,
     action              String,
     scope               String,
