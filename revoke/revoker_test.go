@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/internal/testenv"
@@ -84,6 +85,8 @@ type rig struct {
 	outbox  *revoke.Outbox
 	rv      *revoke.Revoker
 
+	metrics *revoke.Metrics
+
 	mu     sync.Mutex
 	raised []detect.Anomaly
 }
@@ -92,7 +95,7 @@ func newRig(t *testing.T, cfg revoke.Config, adapter revoke.Adapter) *rig {
 	t.Helper()
 	_, brokers := testenv.Kafka(t, map[string]int{"vigil.actions": 1})
 	_, conn, db := testenv.MigratedDatabase(t)
-	r := &rig{brokers: brokers, conn: conn, db: db, topic: "vigil.actions"}
+	r := &rig{brokers: brokers, conn: conn, db: db, topic: "vigil.actions", metrics: revoke.NewMetrics(nil)}
 	policy, err := revoke.NewPolicy(cfg.Policy)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +115,7 @@ func (r *rig) startRevoker(t *testing.T, cfg revoke.Config, adapter revoke.Adapt
 		t.Fatal(err)
 	}
 	rv, err := revoke.NewRevoker(revoke.RevokerOptions{
-		Config: cfg, Brokers: r.brokers, Adapter: adapter, Store: revoke.NewClickHouseStore(r.conn, r.db),
+		Config: cfg, Brokers: r.brokers, Adapter: adapter, Store: revoke.NewClickHouseStore(r.conn, r.db), Metrics: r.metrics,
 		Raise: func(_ context.Context, as []detect.Anomaly) error {
 			r.mu.Lock()
 			defer r.mu.Unlock()
@@ -414,6 +417,43 @@ func TestPermanentFailureIsAlerted(t *testing.T) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.raised) != 1 || r.raised[0].Kind != revoke.KindRevocationFailed {
+		t.Errorf("raised %+v, want one revocation_failed", r.raised)
+	}
+}
+
+// TestDeadlineFailsBehindOpenCircuit: an API that only fails opens the
+// circuit breaker (calls stop hammering it), and past the deadline the
+// action is recorded failed and revocation_failed is raised — never
+// silently dropped.
+func TestDeadlineFailsBehindOpenCircuit(t *testing.T) {
+	apiCfg := sessionapi.DefaultConfig()
+	apiCfg.ErrorRate = 1
+	a := startAPI(t, apiCfg)
+	cfg := fastConfig()
+	cfg.Deadline, cfg.BreakerFailures, cfg.BreakerOpen = 3*time.Second, 3, time.Second
+	r := newRig(t, cfg, httpAdapter(t, &cfg, a))
+	if err := r.outbox.Handle(context.Background(), thefts(1, "deadline", time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, time.Minute, "a failed row", func() (bool, string) {
+		c := r.statusCounts(t)
+		return c["failed"] == 1, fmt.Sprint(c)
+	})
+	if n := count(t, r.conn, "SELECT count() FROM "+r.db+".actions WHERE status = 'failed' AND error LIKE 'deadline 3s passed after % attempts: %HTTP 503%'"); n != 1 {
+		t.Error("the failed row does not say the deadline passed and the last error")
+	}
+	ep := "http://" + a.srv.Addr()
+	open := testutil.ToFloat64(r.metrics.Attempts.WithLabelValues(ep, "circuit_open"))
+	retries := testutil.ToFloat64(r.metrics.Attempts.WithLabelValues(ep, "retry"))
+	if open == 0 || retries < 3 {
+		t.Errorf("attempts: %g retried, %g refused by the open circuit; want ≥ 3 and > 0", retries, open)
+	}
+	if got := a.srv.Stats().Received; float64(got) != retries {
+		t.Errorf("the API received %d calls, the revoker counted %g: an open circuit must not call it", got, retries)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.raised) != 1 || r.raised[0].Kind != revoke.KindRevocationFailed || r.raised[0].Severity != detect.SeverityHigh {
 		t.Errorf("raised %+v, want one revocation_failed", r.raised)
 	}
 }
