@@ -203,6 +203,16 @@ func NewHTTPClient(c AdapterConfig, concurrency int) (*http.Client, error) {
 	}, nil
 }
 
+// DefaultHTTPClient returns client, or when it is nil the client
+// NewHTTPClient builds from c for a concurrency of 4: what an adapter's New
+// uses when it is not handed one.
+func DefaultHTTPClient(client *http.Client, c AdapterConfig) (*http.Client, error) {
+	if client != nil {
+		return client, nil
+	}
+	return NewHTTPClient(c, 4)
+}
+
 // ReadSecretFile reads a one-line secret (trailing newline trimmed); an
 // unreadable or empty file is an error naming key, never quoting the content.
 func ReadSecretFile(key, path string) (string, error) {

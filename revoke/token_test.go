@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vigilhq/vigil/revoke"
+	"github.com/vigilhq/vigil/revoke/internal/adaptertest"
 )
 
 // fetcher is a fake revoke.TokenFetcher issuing tok-1, tok-2, … that live
@@ -45,18 +47,8 @@ func (f *fetcher) count() int {
 	return f.calls
 }
 
-// clock is a fake time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func newCache(f *fetcher) (*revoke.TokenCache, *clock) {
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+func newCache(f *fetcher) (*revoke.TokenCache, *adaptertest.Clock) {
+	c := adaptertest.NewClock()
 	return revoke.NewTokenCache("idp", f.fetch, c.Now), c
 }
 
@@ -136,23 +128,25 @@ func TestTokenFetchFailure(t *testing.T) {
 }
 
 func TestTokenFetchedOnceUnderConcurrency(t *testing.T) {
-	f := &fetcher{expiresIn: time.Hour, hold: make(chan struct{}), entered: make(chan struct{})}
-	c, _ := newCache(f)
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			if tok, r, ok := c.Token(context.Background()); !ok || tok != "tok-1" {
-				t.Errorf("Token = %q, %+v, %v; want tok-1", tok, r, ok)
-			}
-		})
-	}
-	<-f.entered
-	time.Sleep(10 * time.Millisecond) // let the others queue up behind the fetch
-	close(f.hold)
-	wg.Wait()
-	if n := f.count(); n != 1 {
-		t.Fatalf("fetches = %d, want 1", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := &fetcher{expiresIn: time.Hour, hold: make(chan struct{}), entered: make(chan struct{})}
+		c, _ := newCache(f)
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				if tok, r, ok := c.Token(context.Background()); !ok || tok != "tok-1" {
+					t.Errorf("Token = %q, %+v, %v; want tok-1", tok, r, ok)
+				}
+			})
+		}
+		<-f.entered
+		synctest.Wait() // every other caller is queued behind the fetch
+		close(f.hold)
+		wg.Wait()
+		if n := f.count(); n != 1 {
+			t.Fatalf("fetches = %d, want 1", n)
+		}
+	})
 }
 
 func TestTokenWaitHonoursContext(t *testing.T) {

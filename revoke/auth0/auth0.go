@@ -52,7 +52,6 @@
 package auth0
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -76,12 +75,10 @@ type Call struct {
 // Adapter revokes Auth0 sessions and refresh tokens through the Management API; it is safe for concurrent use.
 type Adapter struct {
 	base     string
-	tokenURL string
 	audience string
 	endpoint string
-	clientID string
-	secret   string // client secret; "" with a static token
-	static   string // static Management API token from token_file; "" with client credentials
+	grant    revoke.ClientCredentials // Secret is "" with a static token
+	static   string                   // static Management API token from token_file; "" with client credentials
 	client   *http.Client
 	now      func() time.Time   // the clock of the token cache and of X-RateLimit-Reset
 	tokens   *revoke.TokenCache // nil with a static token
@@ -98,15 +95,26 @@ func New(cfg revoke.AdapterConfig, client *http.Client) (*Adapter, error) {
 	}
 	a := &Adapter{
 		base:     base,
-		tokenURL: base + "/oauth/token",
 		audience: cfg.Audience,
 		endpoint: revoke.EndpointOf(base),
-		clientID: cfg.ClientID,
-		client:   client,
-		now:      time.Now,
+		grant: revoke.ClientCredentials{
+			Name:     "auth0",
+			TokenURL: base + "/oauth/token",
+			ClientID: cfg.ClientID,
+			Client:   "a machine-to-machine application",
+			Check:    "revoke.adapter.url (https://TENANT.auth0.com)",
+		},
+		client: client,
+		now:    time.Now,
 	}
 	if a.audience == "" {
 		a.audience = base + "/api/v2/"
+	}
+	a.grant.Refused = func(status int, err error) error {
+		if status == http.StatusForbidden {
+			return fmt.Errorf("auth0: revoke.adapter.client_id %q may not obtain tokens for the audience %q; authorize the application for the Management API (revoke.adapter.audience) with delete:sessions and delete:refresh_tokens: %w", a.grant.ClientID, a.audience, err)
+		}
+		return fmt.Errorf("auth0: obtaining an access token (check revoke.adapter.url): %w", err)
 	}
 	var err error
 	if cfg.TokenFile != "" {
@@ -117,15 +125,13 @@ func New(cfg revoke.AdapterConfig, client *http.Client) (*Adapter, error) {
 		if cfg.ClientID == "" || cfg.ClientSecretFile == "" {
 			return nil, fmt.Errorf("revoke.adapter.client_id: auth0 needs client_id and client_secret_file (a machine-to-machine application), or token_file")
 		}
-		if a.secret, err = revoke.ReadSecretFile("revoke.adapter.client_secret_file", cfg.ClientSecretFile); err != nil {
+		if a.grant.Secret, err = revoke.ReadSecretFile("revoke.adapter.client_secret_file", cfg.ClientSecretFile); err != nil {
 			return nil, err
 		}
 		a.tokens = revoke.NewTokenCache("auth0", a.fetch, func() time.Time { return a.now() })
 	}
-	if a.client == nil {
-		if a.client, err = revoke.NewHTTPClient(cfg, 4); err != nil {
-			return nil, err
-		}
+	if a.client, err = revoke.DefaultHTTPClient(a.client, cfg); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -193,14 +199,12 @@ func (a *Adapter) Revoke(ctx context.Context, in *revoke.Intent) revoke.Result {
 // the token and, if *renewed is still false, sends it again with a fresh one.
 func (a *Adapter) call(ctx context.Context, c Call, renewed *bool) revoke.Result {
 	send := func(tok string) revoke.Result {
-		req, err := http.NewRequestWithContext(ctx, c.Method, a.base+c.Path, nil)
+		req, err := revoke.NewBearerRequest(ctx, "auth0", c.Method, a.base+c.Path, tok)
 		if err != nil {
-			return revoke.Result{Outcome: revoke.Permanent, Err: fmt.Errorf("auth0: %w", err)}
+			return revoke.Result{Outcome: revoke.Permanent, Err: err}
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Accept", "application/json")
 		r, _ := a.do(req)
-		r.Err = revoke.ScrubError(r.Err, tok, a.secret)
+		r.Err = revoke.ScrubError(r.Err, tok, a.grant.Secret)
 		if r.Status == http.StatusForbidden {
 			r.Err = fmt.Errorf("%w (the token needs the Management API scopes delete:sessions and delete:refresh_tokens, and the tenant's plan must include the endpoint)", r.Err)
 		}
@@ -245,44 +249,12 @@ type tokenRequest struct {
 	Audience     string `json:"audience"`
 }
 
-// fetch is the token cache's revoke.TokenFetcher: it runs the
-// client-credentials grant and returns the token and its expires_in, or a
-// Result that is not Done.
+// fetch is the token cache's revoke.TokenFetcher: the client-credentials
+// grant, as JSON with the audience.
 func (a *Adapter) fetch(ctx context.Context) (string, time.Duration, revoke.Result) {
-	body, err := json.Marshal(tokenRequest{GrantType: "client_credentials", ClientID: a.clientID, ClientSecret: a.secret, Audience: a.audience})
+	body, err := json.Marshal(tokenRequest{GrantType: "client_credentials", ClientID: a.grant.ClientID, ClientSecret: a.grant.Secret, Audience: a.audience})
 	if err != nil {
 		return "", 0, revoke.Result{Outcome: revoke.Permanent, Err: fmt.Errorf("auth0: encoding token request: %w", err)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.tokenURL, bytes.NewReader(body))
-	if err != nil {
-		return "", 0, revoke.Result{Outcome: revoke.Permanent, Err: fmt.Errorf("auth0: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	r, answer := a.do(req)
-	r.Err = revoke.ScrubError(r.Err, a.secret)
-	if r.Status >= 200 && r.Status < 300 {
-		tok, expiresIn, ok := revoke.ParseTokenAnswer(answer)
-		if !ok {
-			return "", 0, revoke.Result{Outcome: revoke.Permanent, Status: r.Status, Err: fmt.Errorf(
-				"auth0: token endpoint %s answered %d without an access_token; check revoke.adapter.url (https://TENANT.auth0.com)", a.tokenURL, r.Status)}
-		}
-		return tok, expiresIn, r
-	}
-	if r.Outcome != revoke.Retry { // report the OAuth error, not an excerpt of the answer
-		r.Err = revoke.ScrubError(fmt.Errorf("POST %s: HTTP %d%s", a.tokenURL, r.Status, revoke.OAuthErrorText(answer)), a.secret)
-	}
-	switch {
-	case r.Outcome == revoke.Retry:
-		r.Err = fmt.Errorf("auth0: obtaining an access token: %w", r.Err)
-	case r.Status == http.StatusBadRequest || r.Status == http.StatusUnauthorized:
-		r.Outcome = revoke.Permanent
-		r.Err = fmt.Errorf("auth0: the token endpoint refused the client credentials; check revoke.adapter.client_id (%q, a machine-to-machine application) and the secret in revoke.adapter.client_secret_file: %w", a.clientID, r.Err)
-	case r.Status == http.StatusForbidden:
-		r.Err = fmt.Errorf("auth0: revoke.adapter.client_id %q may not obtain tokens for the audience %q; authorize the application for the Management API (revoke.adapter.audience) with delete:sessions and delete:refresh_tokens: %w", a.clientID, a.audience, r.Err)
-	default:
-		r.Outcome, r.Note = revoke.Permanent, ""
-		r.Err = fmt.Errorf("auth0: obtaining an access token (check revoke.adapter.url): %w", r.Err)
-	}
-	return "", 0, r
+	return a.grant.Fetch(ctx, "application/json", body, a.do)
 }

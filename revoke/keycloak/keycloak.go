@@ -55,10 +55,8 @@ import (
 // Adapter removes Keycloak user sessions through the Admin REST API; it is safe for concurrent use.
 type Adapter struct {
 	admin    string // {url}/admin/realms/{realm}
-	tokenURL string
 	endpoint string
-	clientID string
-	secret   string
+	grant    revoke.ClientCredentials
 	client   *http.Client
 	now      func() time.Time // the token cache's clock
 	tokens   *revoke.TokenCache
@@ -84,20 +82,29 @@ func New(cfg revoke.AdapterConfig, client *http.Client) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if client == nil {
-		if client, err = revoke.NewHTTPClient(cfg, 4); err != nil {
-			return nil, err
-		}
+	if client, err = revoke.DefaultHTTPClient(client, cfg); err != nil {
+		return nil, err
 	}
 	realm := url.PathEscape(cfg.Realm)
 	a := &Adapter{
 		admin:    base + "/admin/realms/" + realm,
-		tokenURL: base + "/realms/" + realm + "/protocol/openid-connect/token",
 		endpoint: revoke.EndpointOf(base),
-		clientID: cfg.ClientID,
-		secret:   secret,
-		client:   client,
-		now:      time.Now,
+		grant: revoke.ClientCredentials{
+			Name:     "keycloak",
+			TokenURL: base + "/realms/" + realm + "/protocol/openid-connect/token",
+			ClientID: cfg.ClientID,
+			Secret:   secret,
+			Client:   "a confidential client with service accounts enabled",
+			Check:    "revoke.adapter.url (the server root) and revoke.adapter.realm",
+		},
+		client: client,
+		now:    time.Now,
+	}
+	a.grant.Refused = func(status int, _ error) error {
+		if status != http.StatusNotFound {
+			return nil
+		}
+		return fmt.Errorf("keycloak: token endpoint %s not found (404); check %s", a.grant.TokenURL, a.grant.Check)
 	}
 	a.tokens = revoke.NewTokenCache("keycloak", a.fetch, func() time.Time { return a.now() })
 	return a, nil
@@ -148,57 +155,25 @@ func Route(in *revoke.Intent) (method, path string, err error) {
 // sends it again with a fresh one.
 func (a *Adapter) call(ctx context.Context, method, u string) revoke.Result {
 	return a.tokens.Call(ctx, nil, func(tok string) revoke.Result {
-		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		req, err := revoke.NewBearerRequest(ctx, "keycloak", method, u, tok)
 		if err != nil {
-			return revoke.Result{Outcome: revoke.Permanent, Err: fmt.Errorf("keycloak: %w", err)}
+			return revoke.Result{Outcome: revoke.Permanent, Err: err}
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Accept", "application/json")
 		r, _, _ := revoke.Do(a.client, req)
-		r.Err = revoke.ScrubError(r.Err, tok, a.secret)
+		r.Err = revoke.ScrubError(r.Err, tok, a.grant.Secret)
 		if r.Status == http.StatusForbidden {
-			r.Err = fmt.Errorf("%w (the service account of revoke.adapter.client_id %q needs the realm-management role manage-users)", r.Err, a.clientID)
+			r.Err = fmt.Errorf("%w (the service account of revoke.adapter.client_id %q needs the realm-management role manage-users)", r.Err, a.grant.ClientID)
 		}
 		return r
 	})
 }
 
-// fetch is the token cache's revoke.TokenFetcher: it runs the
-// client-credentials grant and returns the token and its expires_in, or a
-// Result that is not Done.
+// fetch is the token cache's revoke.TokenFetcher: the client-credentials
+// grant, form-encoded.
 func (a *Adapter) fetch(ctx context.Context) (string, time.Duration, revoke.Result) {
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {a.clientID}, "client_secret": {a.secret}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", 0, revoke.Result{Outcome: revoke.Permanent, Err: fmt.Errorf("keycloak: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	r, body, _ := revoke.Do(a.client, req)
-	r.Err = revoke.ScrubError(r.Err, a.secret)
-	if r.Status >= 200 && r.Status < 300 {
-		tok, expiresIn, ok := revoke.ParseTokenAnswer(body)
-		if !ok {
-			return "", 0, revoke.Result{Outcome: revoke.Permanent, Status: r.Status, Err: fmt.Errorf(
-				"keycloak: token endpoint %s answered %d without an access_token; check revoke.adapter.url (the server root) and revoke.adapter.realm", a.tokenURL, r.Status)}
-		}
-		return tok, expiresIn, r
-	}
-	if r.Outcome != revoke.Retry { // report the OAuth error, not an excerpt of the answer
-		r.Err = revoke.ScrubError(fmt.Errorf("POST %s: HTTP %d%s", a.tokenURL, r.Status, revoke.OAuthErrorText(body)), a.secret)
-	}
-	switch {
-	case r.Outcome == revoke.Retry:
-		r.Err = fmt.Errorf("keycloak: obtaining an access token: %w", r.Err)
-	case r.Status == http.StatusBadRequest || r.Status == http.StatusUnauthorized:
-		r.Outcome = revoke.Permanent
-		r.Err = fmt.Errorf("keycloak: the token endpoint refused the client credentials; check revoke.adapter.client_id (%q, a confidential client with service accounts enabled) and the secret in revoke.adapter.client_secret_file: %w", a.clientID, r.Err)
-	case r.Status == http.StatusNotFound:
-		r.Outcome, r.Note = revoke.Permanent, ""
-		r.Err = fmt.Errorf("keycloak: token endpoint %s not found (404); check revoke.adapter.url (the server root) and revoke.adapter.realm", a.tokenURL)
-	default:
-		r.Outcome, r.Note = revoke.Permanent, ""
-		r.Err = fmt.Errorf("keycloak: obtaining an access token: %w", r.Err)
-	}
-	return "", 0, r
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {a.grant.ClientID}, "client_secret": {a.grant.Secret}}
+	return a.grant.Fetch(ctx, "application/x-www-form-urlencoded", []byte(form.Encode()), func(req *http.Request) (revoke.Result, []byte) {
+		r, body, _ := revoke.Do(a.client, req)
+		return r, body
+	})
 }

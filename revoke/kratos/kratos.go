@@ -60,10 +60,8 @@ func New(cfg revoke.AdapterConfig, client *http.Client) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if client == nil {
-		if client, err = revoke.NewHTTPClient(cfg, 4); err != nil {
-			return nil, err
-		}
+	if client, err = revoke.DefaultHTTPClient(client, cfg); err != nil {
+		return nil, err
 	}
 	return &Adapter{base: base, endpoint: revoke.EndpointOf(base), token: token, client: client}, nil
 }
@@ -77,13 +75,9 @@ func (a *Adapter) Revoke(ctx context.Context, in *revoke.Intent) revoke.Result {
 	if err != nil {
 		return revoke.Result{Outcome: revoke.Permanent, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, a.base+path, nil)
+	req, err := revoke.NewBearerRequest(ctx, "kratos", http.MethodDelete, a.base+path, a.token)
 	if err != nil {
-		return revoke.Result{Outcome: revoke.Permanent, Err: fmt.Errorf("kratos: %w", err)}
-	}
-	req.Header.Set("Accept", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
+		return revoke.Result{Outcome: revoke.Permanent, Err: err}
 	}
 	r, _, _ := revoke.Do(a.client, req)
 	switch r.Status {
