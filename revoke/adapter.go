@@ -2,17 +2,16 @@ package revoke
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/secretfile"
 )
 
 // Adapter executes revocations against one session service.
@@ -172,23 +171,9 @@ func scrubURLError(err error) error {
 // revocation would resend credentials elsewhere) and keep-alive
 // connections sized for the revoker's concurrency.
 func NewHTTPClient(c AdapterConfig, concurrency int) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLS.InsecureSkipVerify}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("revoke.adapter.tls.ca_file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("revoke.adapter.tls.ca_file: no PEM certificates in %s", c.TLS.CAFile)
-		}
-	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("revoke.adapter.tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := c.TLS.Build("revoke.adapter.tls")
+	if err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
@@ -215,20 +200,7 @@ func DefaultHTTPClient(client *http.Client, c AdapterConfig) (*http.Client, erro
 
 // ReadSecretFile reads a one-line secret (trailing newline trimmed); an
 // unreadable or empty file is an error naming key, never quoting the content.
-func ReadSecretFile(key, path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", fmt.Errorf("%s: %s is empty", key, path)
-	}
-	return s, nil
-}
+func ReadSecretFile(key, path string) (string, error) { return secretfile.Read(key, path) }
 
 // EndpointOf returns scheme://host of a base URL, for Adapter.Endpoint.
 func EndpointOf(base string) string {

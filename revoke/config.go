@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/tlsclient"
 )
 
 // Config is the `revoke:` section of the vigil config file: the policy,
@@ -82,17 +84,9 @@ type AdapterConfig struct {
 	TLS TLSConfig `yaml:"tls"`
 }
 
-// TLSConfig is a TLS client configuration; cert_file and key_file go together.
-type TLSConfig struct {
-	// CAFile is a PEM bundle of CAs to trust instead of the system roots.
-	CAFile string `yaml:"ca_file"`
-	// CertFile is the PEM client certificate for mutual TLS.
-	CertFile string `yaml:"cert_file"`
-	// KeyFile is the PEM private key of CertFile.
-	KeyFile string `yaml:"key_file"`
-	// InsecureSkipVerify disables server certificate verification (tests only).
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
+// TLSConfig is the session API client's TLS section (a custom CA, a client
+// certificate for mTLS).
+type TLSConfig = tlsclient.Config
 
 // Adapter kinds.
 const (

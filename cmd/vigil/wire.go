@@ -21,6 +21,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/vigilhq/vigil/alerts"
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/config"
@@ -123,6 +124,7 @@ type pipeline struct {
 	ingester *ingest.Ingester
 	windows  *detect.WindowRunner // nil when no window detector is enabled
 	outbox   *revoke.Outbox       // nil without the ingest role
+	alerts   *alerts.Sender       // nil when no Alertmanager is configured
 	revoker  *revoke.Revoker      // nil without the respond role
 
 	stopRetention context.CancelFunc
@@ -222,6 +224,30 @@ func newAdapter(c revoke.Config) (revoke.Adapter, error) {
 	return nil, fmt.Errorf("revoke.adapter.kind: %q is not built in", c.Adapter.Kind)
 }
 
+// actionOf describes, for an alert, what vigil does about an anomaly
+// under the revocation policy.
+func actionOf(policy *revoke.Policy, c revoke.Config) func(*detect.Anomaly) string {
+	dry := c.DryRun || c.Adapter.Kind == revoke.AdapterNone
+	return func(a *detect.Anomaly) string {
+		if a.Detector == revoke.DetectorRevoke {
+			return "none: this is the revoker's own alert"
+		}
+		act, rule := policy.Decide(a)
+		if act == revoke.AlertOnly {
+			if a.Shadow {
+				return "alert only (detector in shadow mode)"
+			}
+			return "alert only"
+		}
+		in := revoke.NewIntent(a, act, rule, a.DetectedAt)
+		s := fmt.Sprintf("%s requested (action %s, rule %q)", act, in.ID, in.Rule)
+		if dry {
+			s += " in dry-run: recorded, not sent"
+		}
+		return s
+	}
+}
+
 // startPipeline connects to ClickHouse (retrying until ctx ends), migrates
 // unless told not to, and starts the roles: sinks before sources (the
 // revoker before the ingester that feeds it).
@@ -307,6 +333,37 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	}
 	anomalySink := ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database)
 	revokeMetrics := revoke.NewMetrics(reg)
+	policy, err := revoke.NewPolicy(cfg.Revoke.Policy)
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	// Alerts go out for anomalies from every source (stream and window
+	// detectors, the revoker); the sender starts before all of them.
+	alertAnomalies := func(context.Context, []detect.Anomaly) error { return nil }
+	if cfg.Alerts.Enabled() {
+		snd, err := alerts.NewSender(alerts.Options{
+			Config: cfg.Alerts, Action: actionOf(policy, cfg.Revoke), Active: alerts.ClickHouseActive(p.conn, cfg.ClickHouse.Database),
+			Metrics: alerts.NewMetrics(reg), Logger: log.With("component", "alerts"),
+		})
+		if err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		if err := snd.Start(ctx); err != nil {
+			p.stop(context.Background())
+			return nil, err
+		}
+		p.alerts = snd
+		alertAnomalies = snd.Handle
+		log.Info("alerting", "alertmanagers", len(cfg.Alerts.Alertmanagers), "min_severity", cfg.Alerts.MinSeverity)
+	}
+	writeAnomalies := func(ctx context.Context, as []detect.Anomaly) error {
+		if err := anomalySink.WriteAnomalies(ctx, as); err != nil {
+			return err
+		}
+		return alertAnomalies(ctx, as)
+	}
 	if err := revoke.CheckTopic(ctx, cfg.Kafka.Brokers, transport, cfg.Revoke.Topic); err != nil {
 		p.stop(context.Background())
 		return nil, err
@@ -320,7 +377,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		rv, err := revoke.NewRevoker(revoke.RevokerOptions{
 			Config: cfg.Revoke, Brokers: cfg.Kafka.Brokers, Dialer: dialer, Adapter: adapter,
 			SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout, HeartbeatInterval: cfg.Kafka.HeartbeatInterval,
-			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database), Raise: anomalySink.WriteAnomalies,
+			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database), Raise: writeAnomalies,
 			Metrics: revokeMetrics, Logger: log.With("component", "revoker"),
 		})
 		if err != nil {
@@ -341,11 +398,6 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	}
 	if !rs.ingest {
 		return p, nil
-	}
-	policy, err := revoke.NewPolicy(cfg.Revoke.Policy)
-	if err != nil {
-		p.stop(context.Background())
-		return nil, err
 	}
 	ob, err := revoke.NewOutbox(revoke.OutboxOptions{
 		Policy: policy, Brokers: cfg.Kafka.Brokers, Topic: cfg.Revoke.Topic, Transport: transport,
@@ -383,7 +435,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		r, err := detect.NewWindowRunner(detect.RunnerOptions{
 			Windows: windows, Times: detect.ClickHouseTimes(p.conn, cfg.ClickHouse.Database),
 			Write: func(ctx context.Context, as []detect.Anomaly) error {
-				if err := anomalySink.WriteAnomalies(ctx, as); err != nil {
+				if err := writeAnomalies(ctx, as); err != nil {
 					return err
 				}
 				return ob.Handle(ctx, as)
@@ -407,9 +459,12 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
 		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
-		History:     detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
-		OnAssign:    onAssign,
-		OnAnomalies: ob.Handle,
+		History:  detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
+		OnAssign: onAssign,
+		OnAnomalies: func(ctx context.Context, as []detect.Anomaly) error {
+			_ = alertAnomalies(ctx, as) // never fails: the sender only queues
+			return ob.Handle(ctx, as)
+		},
 	})
 	if err != nil {
 		p.stop(context.Background())
@@ -450,6 +505,11 @@ func (p *pipeline) stop(ctx context.Context) error {
 	if p.revoker != nil {
 		if rerr := p.revoker.Shutdown(ctx); rerr != nil && err == nil {
 			err = rerr
+		}
+	}
+	if p.alerts != nil {
+		if aerr := p.alerts.Shutdown(ctx); aerr != nil && err == nil {
+			err = aerr
 		}
 	}
 	if p.stopTracing != nil {

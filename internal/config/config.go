@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigilhq/vigil/alerts"
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/revoke"
@@ -30,6 +31,8 @@ type Config struct {
 	Detect detect.Config `yaml:"detect"`
 	// Revoke configures automated revocation: policy, guardrails, outbox, revoker and session API adapter.
 	Revoke revoke.Config `yaml:"revoke"`
+	// Alerts configures the Alertmanagers anomalies are sent to.
+	Alerts alerts.Config `yaml:"alerts"`
 	// SLO says where the service level objectives come from.
 	SLO SLO `yaml:"slo"`
 	// Admin configures the admin HTTP listener (metrics and health).
@@ -206,6 +209,7 @@ func Default() Config {
 		Ingest:  ingest.DefaultConfig(),
 		Detect:  detect.DefaultConfig(),
 		Revoke:  revoke.DefaultConfig(),
+		Alerts:  alerts.DefaultConfig(),
 		Admin:   Admin{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 		Tracing: Tracing{SampleRatio: 1, ServiceName: "vigil"},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/alerts"
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
@@ -90,6 +91,7 @@ func TestLoadFiles(t *testing.T) {
 						StartOffset:     "latest",
 					},
 					Revoke: revoke.DefaultConfig(),
+					Alerts: alerts.DefaultConfig(),
 					Detect: detect.Config{
 						StateTTL:           720 * time.Hour,
 						RebuildHorizon:     12 * time.Hour,
@@ -174,7 +176,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "unknown_section.yaml",
 			wantErr: []string{
-				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, revoke, slo, admin, log, tracing)`,
+				`testdata/unknown_section.yaml:4: unknown key "metrics" (the top level takes: kafka, clickhouse, ingest, detect, revoke, alerts, slo, admin, log, tracing)`,
 			},
 		},
 		{
@@ -188,7 +190,7 @@ func TestLoadFiles(t *testing.T) {
 		{
 			file: "not_a_mapping.yaml",
 			wantErr: []string{
-				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, revoke, slo, admin, log, tracing), got a list`,
+				`testdata/not_a_mapping.yaml:2: the top level must be a mapping of sections (kafka, clickhouse, ingest, detect, revoke, alerts, slo, admin, log, tracing), got a list`,
 			},
 		},
 	}

@@ -53,6 +53,14 @@ func (c *Config) Validate() error {
 	if g := c.Revoke.Group; g != "" && g == c.Kafka.Group {
 		v.badAlso("revoke.group", []string{"kafka.group"}, "must differ from kafka.group (%q): the revoker is its own consumer group", g)
 	}
+	for _, f := range []struct{ key, path string }{
+		{"alerts.password_file", c.Alerts.PasswordFile}, {"alerts.token_file", c.Alerts.TokenFile},
+		{"alerts.tls.ca_file", c.Alerts.TLS.CAFile}, {"alerts.tls.cert_file", c.Alerts.TLS.CertFile}, {"alerts.tls.key_file", c.Alerts.TLS.KeyFile},
+	} {
+		if f.path != "" {
+			v.file(f.key, f.path)
+		}
+	}
 	// Secret and TLS files of the session API adapter must exist (their content is read at start).
 	for _, f := range []struct{ key, path string }{
 		{"revoke.adapter.token_file", c.Revoke.Adapter.TokenFile}, {"revoke.adapter.hmac_key_file", c.Revoke.Adapter.HMACKeyFile},
@@ -97,7 +105,7 @@ func (c *Config) Validate() error {
 	for _, sec := range []struct {
 		name string
 		err  error
-	}{{"ingest", c.Ingest.Validate()}, {"detect", c.Detect.Validate()}, {"revoke", c.Revoke.Validate()}} {
+	}{{"ingest", c.Ingest.Validate()}, {"detect", c.Detect.Validate()}, {"revoke", c.Revoke.Validate()}, {"alerts", c.Alerts.Validate()}} {
 		for _, err := range unjoin(sec.err) {
 			key, msg, ok := strings.Cut(err.Error(), ": ")
 			if !ok || strings.ContainsAny(key, " \n") {
