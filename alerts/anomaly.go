@@ -75,6 +75,7 @@ func alertOf(detector, kind string) kindAlert {
 		}
 		return kindAlert{"VigilRevocationFailed", TeamSecurity}
 	}
+	// A detector this version does not know: its own name, no runbook yet.
 	return kindAlert{"Vigil" + camel(detector), TeamSecurity}
 }
 

@@ -26,6 +26,7 @@ var AnomalyAlertNames = []string{
 	"VigilCredentialStuffing",
 	"VigilPasswordSpraying",
 	"VigilBruteForce",
+	"VigilLoginStorm",
 	"VigilReconnectStorm",
 	"VigilSessionChurn",
 	"VigilRevocationHalted",

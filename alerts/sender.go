@@ -191,6 +191,8 @@ func (s *Sender) loop(ctx context.Context) {
 			label = p.Host
 		}
 		ams[i] = &amState{url: u, label: label}
+		s.m.Errors.WithLabelValues(label) // present at 0 before the first failure
+		s.m.Sent.WithLabelValues(label)
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()

@@ -64,6 +64,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_revoke_store_errors_total", Help: "Failed writes of actions rows to ClickHouse (retried).",
 		}),
 	}
+	// Series alerts watch exist from the start at 0, so that increase()
+	// sees the first failure.
+	m.Decisions.WithLabelValues(string(StatusFailed), "")
+	m.Decisions.WithLabelValues(string(StatusSuppressed), GuardBlastRadius)
 	if reg != nil {
 		reg.MustRegister(m.Intents, m.Decisions, m.Attempts, m.AttemptSeconds, m.TimeToRevoke, m.CircuitOpen, m.Halted, m.InFlight, m.Invalid, m.StoreErrors)
 	}

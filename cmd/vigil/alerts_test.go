@@ -3,47 +3,66 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/vigilhq/vigil/internal/testenv"
-	"github.com/vigilhq/vigil/schemas"
+	"github.com/vigilhq/vigil/sim/sessionapi"
 )
 
-// TestTokenTheftAlert is issue 8's acceptance 1 end to end: `vigil run`
-// sends a token theft to Debian's Alertmanager running the example routing
-// tree, which notifies the security receiver exactly once, with the
-// annotations filled, and resolves it after the window.
+// TestTokenTheftAlert is issue 8's acceptance 1 end to end: one
+// token_theft_replay in the simulator, `vigil run` detects it, revokes the
+// family at the simulator's API and sends the alert to Debian's
+// Alertmanager running the example routing tree, which notifies the
+// security receiver exactly once, with the annotations filled, and
+// resolves it after the window.
 func TestTokenTheftAlert(t *testing.T) {
 	hook := testenv.StartWebhook(t)
 	am := testenv.StartAlertmanager(t, testenv.AlertmanagerConfig(t, "../../deploy/alertmanager/alertmanager.yml", hook, time.Second))
 	_, brokers := testenv.Kafka(t, map[string]int{"session-events": 1, "vigil.dlq": 1, "vigil.actions": 1})
 	srv, _, db := testenv.MigratedDatabase(t)
+
+	// The simulated session service: one theft, its API up before vigil.
+	so := &simOptions{users: 2000, tenants: 1, sampleRate: 1, rate: 800, speedup: 6, duration: 90 * time.Second,
+		scenarios: "token_theft_replay", seed: 5, truthPath: filepath.Join(t.TempDir(), "truth.jsonl"), api: sessionapi.DefaultConfig(), flat: true}
+	simCfg, err := so.config(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	simCfg.Scenarios[0].Count = 1
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := simWriter(brokers, "session-events", tr)
+	defer w.Close()
+	simRun, err := startSimulation(context.Background(), simCfg, so, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer simRun.close(context.Background())
+
 	vigil := startVigil(t, []string{
 		"VIGIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(),
 		"VIGIL_CLICKHOUSE_DATABASE=" + db,
-		"VIGIL_INGEST_FLUSH_INTERVAL=50ms",
+		"VIGIL_INGEST_FLUSH_INTERVAL=100ms",
+		"VIGIL_REVOKE_ADAPTER_KIND=http",
+		"VIGIL_REVOKE_ADAPTER_URL=http://" + simRun.api.Addr(),
+		"VIGIL_REVOKE_ADAPTER_ALLOW_HTTP=true",
 		"VIGIL_ALERTS_ALERTMANAGERS=" + am.URL,
 		"VIGIL_ALERTS_ALLOW_HTTP=true",
 		"VIGIL_ALERTS_HOLD=3s",
 		"VIGIL_ALERTS_RESEND_INTERVAL=1s",
 		"VIGIL_ALERTS_GRAFANA_URL=https://grafana.example.com",
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("session-events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
-	var recs []*kgo.Record
-	for _, e := range []schemas.Event{created, rotation, replay} {
-		recs = append(recs, &kgo.Record{Key: []byte(e.FamilyID), Value: schemas.AppendJSON(nil, &e)})
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+	testenv.WaitFor(t, time.Minute, "vigil ready", func() (bool, string) {
+		code, body := vigil.get("/readyz")
+		return code == 200, body
+	})
+	if err := simRun.prod.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	type seen struct {
@@ -79,9 +98,12 @@ func TestTokenTheftAlert(t *testing.T) {
 	if s.firing != 1 || s.resolved != 1 {
 		t.Errorf("%d firing and %d resolved notifications, want one each", s.firing, s.resolved)
 	}
+	if st := simRun.api.Stats(); st.Revoked != 1 {
+		t.Errorf("the simulator's API revoked %d subjects, want the stolen family", st.Revoked)
+	}
 	for k, sub := range map[string]string{
-		"summary":       "family f1 of user u1",
-		"description":   "user u1, session s1, family f1",
+		"summary":       "Refresh token replayed",
+		"description":   "Who: user ",
 		"action":        "revoke_family requested",
 		"runbook_url":   "/VigilTokenReuse.md",
 		"dashboard_url": "https://grafana.example.com/d/vigil-security/",
