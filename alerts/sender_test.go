@@ -122,16 +122,19 @@ func TestAlertmanagerRoutesAndResolves(t *testing.T) {
 	}
 }
 
-// TestAlertmanagerDownThenBack is acceptance point 2: alerts raised while
-// Alertmanager is down arrive once it is back, each notified once.
+// TestAlertmanagerDownThenBack is acceptance point 2: Alertmanager down
+// for a minute; alerts raised meanwhile arrive once it is back (vigil kept
+// retrying), each notified once.
 func TestAlertmanagerDownThenBack(t *testing.T) {
+	t.Parallel() // a minute of outage overlaps the other tests
 	hook := testenv.StartWebhook(t)
 	am := testenv.StartAlertmanager(t, testenv.AlertmanagerConfig(t, exampleConfig, hook, time.Second))
 	c := testConfig(am)
-	c.Hold = time.Minute
+	c.Hold = 3 * time.Minute // longer than the outage
 	m := alerts.NewMetrics(nil)
 	s := startSender(t, c, alerts.Options{Metrics: m})
 	am.Stop(t)
+	stopped := time.Now()
 	now := time.Now()
 	var as []detect.Anomaly
 	for i := range 3 {
@@ -139,9 +142,9 @@ func TestAlertmanagerDownThenBack(t *testing.T) {
 	}
 	_ = s.Handle(context.Background(), as)
 	host := strings.TrimPrefix(am.URL, "http://")
-	testenv.WaitFor(t, time.Minute, "posts to fail while Alertmanager is down", func() (bool, string) {
+	testenv.WaitFor(t, 2*time.Minute, "a minute of failed posts while Alertmanager is down", func() (bool, string) {
 		n := testutil.ToFloat64(m.Errors.WithLabelValues(host))
-		return n >= 2, fmt.Sprint(n, " failed posts")
+		return n >= 10 && time.Since(stopped) >= time.Minute, fmt.Sprint(n, " failed posts in ", time.Since(stopped).Round(time.Second))
 	})
 	am.Start(t)
 	testenv.WaitFor(t, time.Minute, "the alerts raised during the outage delivered", func() (bool, string) {
