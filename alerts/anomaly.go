@@ -10,7 +10,8 @@
 // endsAt and is re-sent every alerts.resend_interval until then, so
 // Alertmanager resolves it by itself when the window closes and a restart,
 // which reloads the still-active anomalies from ClickHouse, neither loses
-// an active alert nor resends a resolved one.
+// an active alert nor resends a resolved one. A resolved alert is still
+// posted for KeepResolved, for an Alertmanager that restarted meanwhile.
 //
 // rules.go generates the pipeline's alerting rules (alerts/rules/), and
 // alerts/runbooks/ holds a runbook for every alert.

@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -68,7 +69,11 @@ func (c *Client) Post(ctx context.Context, base string, alerts []Alert) error {
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusOK {
 		text := strings.Join(strings.Fields(string(msg)), " ")
-		for _, s := range []string{c.token, c.password} {
+		basic := ""
+		if c.user != "" {
+			basic = base64.StdEncoding.EncodeToString([]byte(c.user + ":" + c.password))
+		}
+		for _, s := range []string{c.token, c.password, basic} {
 			if s != "" {
 				text = strings.ReplaceAll(text, s, "<redacted>")
 			}

@@ -129,5 +129,8 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *alerts.Config) { c.Username = "u" }, "alerts.username: username and password_file must be set together")
 	f(func(c *alerts.Config) { c.ResendInterval = 10 * time.Minute }, "alerts.resend_interval: must be between 1s and 4m")
 	f(func(c *alerts.Config) { c.MinSeverity = "severe" }, "alerts.min_severity")
+	f(func(c *alerts.Config) { c.Alertmanagers = []string{"https://am:9093/?x=1"} }, "without query or fragment")
+	f(func(c *alerts.Config) { c.Hold = 0 }, "alerts.hold: must be between resend_interval (1m0s) and 24h")
+	f(func(c *alerts.Config) { c.Hold, c.ResendInterval = 30*time.Second, 30*time.Second }, "")
 	f(func(c *alerts.Config) { c.GrafanaURL = "grafana" }, "alerts.grafana_url: must be an http(s) URL")
 }

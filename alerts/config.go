@@ -31,8 +31,9 @@ type Config struct {
 	// ResendInterval is how often active alerts are sent again; keep it
 	// well under Alertmanager's resolve_timeout (5m by default).
 	ResendInterval time.Duration `yaml:"resend_interval"`
-	// Hold is how long after an anomaly's window closes its alert stays
-	// active; its endsAt is the window end plus Hold.
+	// Hold is how long after an anomaly's window closes (or its detection,
+	// if later) its alert stays active; its endsAt is that time plus Hold.
+	// At least ResendInterval.
 	Hold time.Duration `yaml:"hold"`
 	// MinSeverity is the lowest anomaly severity that becomes an alert.
 	MinSeverity string `yaml:"min_severity"`
@@ -82,6 +83,8 @@ func (c Config) Validate() error {
 			bad(key, "is plain http:// (%s); use https:// or set alerts.allow_http: true", u.Host)
 		case u.User != nil:
 			bad(key, "must not carry credentials; use username/password_file or token_file")
+		case u.RawQuery != "" || u.Fragment != "":
+			bad(key, "must be a base URL without query or fragment (vigil appends /api/v2/alerts), got %q", a)
 		}
 	}
 	if c.Username != "" && c.TokenFile != "" {
@@ -96,8 +99,8 @@ func (c Config) Validate() error {
 	if c.ResendInterval < time.Second || c.ResendInterval > 4*time.Minute {
 		bad("resend_interval", "must be between 1s and 4m (under Alertmanager's resolve_timeout of 5m), got %s", c.ResendInterval)
 	}
-	if c.Hold < 0 || c.Hold > 24*time.Hour {
-		bad("hold", "must be between 0s and 24h, got %s", c.Hold)
+	if c.Hold < max(c.ResendInterval, time.Second) || c.Hold > 24*time.Hour {
+		bad("hold", "must be between resend_interval (%s) and 24h, so every alert lives long enough to be posted; got %s", c.ResendInterval, c.Hold)
 	}
 	if _, ok := severityByName(c.MinSeverity); !ok {
 		bad("min_severity", "must be info, low, medium, high or critical, got %q", c.MinSeverity)

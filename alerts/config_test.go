@@ -29,7 +29,7 @@ func TestConfigYAML(t *testing.T) {
 			`testdata/bad.yaml:3: alerts.alertmanagers[0]: must be an Alertmanager base URL such as https://alertmanager:9093, got "am-0:9093"`,
 			`testdata/bad.yaml:4: alerts.timeout: must be between 100ms and 1m, got 0s`,
 			`testdata/bad.yaml:5: alerts.resend_interval: must be between 1s and 4m`,
-			`testdata/bad.yaml:6: alerts.hold: must be between 0s and 24h, got -1m0s`,
+			`testdata/bad.yaml:6: alerts.hold: must be between resend_interval (10m0s) and 24h, so every alert lives long enough to be posted; got -1m0s`,
 			`testdata/bad.yaml:7: alerts.min_severity: must be info, low, medium, high or critical, got "severe"`,
 		}},
 		{file: "misspelled.yaml", wantErr: []string{

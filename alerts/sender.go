@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Sent:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_alerts_sent_total", Help: "Alerts posted to an Alertmanager (each resend counts)."}, []string{"alertmanager"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_alerts_errors_total", Help: "Failed posts to an Alertmanager (retried with backoff)."}, []string{"alertmanager"}),
-		Active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_alerts_active", Help: "Anomaly alerts kept active (re-sent until their endsAt)."}),
+		Active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_alerts_active", Help: "Anomaly alerts firing (re-sent until their endsAt)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Sent, m.Errors, m.Active)
@@ -55,27 +56,44 @@ type Options struct {
 	Now     func() time.Time
 }
 
+// KeepResolved is how long a resolved alert (its endsAt passed) is still
+// posted, as Prometheus does: an Alertmanager that restarted around the
+// endsAt, and so lost the alert, still learns of the resolve and notifies it.
+const KeepResolved = 15 * time.Minute
+
+// maxBatch is the most alerts one POST carries; more go in several posts.
+const maxBatch = 64
+
 // Sender keeps anomaly alerts active in every configured Alertmanager.
-// Handle is safe for concurrent use and never waits for Alertmanager: an
-// anomaly is durable in ClickHouse before it is handed over, and a
-// restarted Sender reloads the active ones. Start returns at once;
-// Shutdown makes a last post bounded by its context and is idempotent.
+// Handle is safe for concurrent use and never waits for Alertmanager: the
+// pipeline hands an anomaly over as it writes it to ClickHouse, and a
+// restarted Sender reloads from there the ones still active. Each
+// Alertmanager has its own goroutine, so a slow or unreachable one delays
+// no other. Start returns at once; Shutdown makes a last post bounded by
+// its context and is idempotent.
 type Sender struct {
 	o      Options
 	b      builder
 	client *Client
 	log    *slog.Logger
 	m      *Metrics
+	ams    []*amWorker
 
-	mu     sync.Mutex
-	active map[string]Alert // anomaly id → alert, until its endsAt passes
-	dirty  bool             // alerts added since the last post
+	mu      sync.Mutex
+	alerts  map[string]Alert // anomaly id → alert, until KeepResolved after its endsAt
+	started bool
+	stopped bool
+	stopCtx context.Context // Shutdown's context, bounding the last posts
 
-	wake     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
-	started  bool
+	stop      chan struct{}
+	cancelRun context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// amWorker is one Alertmanager's posting goroutine state.
+type amWorker struct {
+	url, label string
+	wake       chan struct{} // new alerts to post
 }
 
 // NewSender validates o and returns a Sender.
@@ -99,14 +117,25 @@ func NewSender(o Options) (*Sender, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Sender{
+	s := &Sender{
 		o: o, b: builder{cfg: o.Config, action: o.Action}, client: client, log: o.Logger, m: o.Metrics,
-		active: map[string]Alert{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-	}, nil
+		alerts: map[string]Alert{}, stop: make(chan struct{}),
+	}
+	for _, u := range o.Config.Alertmanagers {
+		label := u
+		if p, err := url.Parse(u); err == nil {
+			label = p.Host
+		}
+		s.ams = append(s.ams, &amWorker{url: u, label: label, wake: make(chan struct{}, 1)})
+		s.m.Errors.WithLabelValues(label) // present at 0 before the first failure
+		s.m.Sent.WithLabelValues(label)
+	}
+	return s, nil
 }
 
-// Handle adds the alerts of as (those of at least min_severity) and wakes
-// the sender; it returns at once.
+// Handle adds the alerts of as (those of at least min_severity whose
+// endsAt is still ahead) and wakes the posting goroutines; it returns at
+// once and never fails.
 func (s *Sender) Handle(_ context.Context, as []detect.Anomaly) error {
 	now := s.o.Now()
 	s.mu.Lock()
@@ -116,160 +145,178 @@ func (s *Sender) Handle(_ context.Context, as []detect.Anomaly) error {
 		if !s.b.wanted(a) || !s.b.endsAt(a).After(now) {
 			continue
 		}
-		if _, ok := s.active[a.ID]; ok {
+		if _, ok := s.alerts[a.ID]; ok {
 			continue
 		}
-		s.active[a.ID] = s.b.alert(a)
+		s.alerts[a.ID] = s.b.alert(a)
 		added++
 	}
-	if added > 0 {
-		s.dirty = true
-	}
-	n := len(s.active)
+	s.m.Active.Set(float64(s.firing(now)))
 	s.mu.Unlock()
-	s.m.Active.Set(float64(n))
 	if added > 0 {
-		select {
-		case s.wake <- struct{}{}:
-		default:
+		for _, am := range s.ams {
+			select {
+			case am.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 	return nil
 }
 
 // Start reloads the active anomalies (retried in the background until it
-// succeeds) and starts posting.
+// succeeds) and starts one posting goroutine per Alertmanager.
 func (s *Sender) Start(ctx context.Context) error {
-	if s.started {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.stopped:
+		return errors.New("alerts: Start after Shutdown")
+	case s.started:
 		return errors.New("alerts: Start called twice")
 	}
 	s.started = true
-	go s.loop(context.WithoutCancel(ctx))
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancelRun = cancel
+	s.wg.Add(1 + len(s.ams))
+	go func() {
+		defer s.wg.Done()
+		s.reload(runCtx)
+	}()
+	for _, am := range s.ams {
+		go func() {
+			defer s.wg.Done()
+			s.run(runCtx, am)
+		}()
+	}
 	return nil
 }
 
-// Shutdown stops the sender after a last post of the active alerts,
-// bounded by ctx. It is idempotent.
+// Shutdown stops the sender after a last post of the alerts to each
+// Alertmanager (concurrently), bounded by ctx and alerts.timeout. It is
+// idempotent.
 func (s *Sender) Shutdown(ctx context.Context) error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	if !s.started {
+	s.mu.Lock()
+	started := s.started
+	if !s.stopped {
+		s.stopped, s.stopCtx = true, ctx
+		close(s.stop)
+		if s.cancelRun != nil {
+			s.cancelRun() // abort posts and backoffs in flight; the last post uses stopCtx
+		}
+	}
+	s.mu.Unlock()
+	defer s.client.CloseIdleConnections()
+	if !started {
 		return nil
 	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
 	select {
-	case <-s.done:
+	case <-done:
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("alerts: shutdown: %w", ctx.Err())
 	}
-	s.client.CloseIdleConnections()
-	return nil
 }
 
-// amState is the posting state of one Alertmanager.
-type amState struct {
-	url      string
-	label    string
-	next     time.Time // the next post is due
-	failures int       // consecutive failures (backoff)
-}
-
-func (s *Sender) loop(ctx context.Context) {
-	defer close(s.done)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-		case <-s.done:
-		}
-		cancel()
-	}()
-	s.reload(runCtx)
-	ams := make([]*amState, len(s.o.Config.Alertmanagers))
-	for i, u := range s.o.Config.Alertmanagers {
-		label := u
-		if p, err := url.Parse(u); err == nil {
-			label = p.Host
-		}
-		ams[i] = &amState{url: u, label: label}
-		s.m.Errors.WithLabelValues(label) // present at 0 before the first failure
-		s.m.Sent.WithLabelValues(label)
-	}
+// run posts to one Alertmanager: at once when alerts are added (unless it
+// is backing off after a failure), every resend interval otherwise, and a
+// last time when the sender stops.
+func (s *Sender) run(ctx context.Context, am *amWorker) {
+	failures := 0
+	var next time.Time // when the next post is due
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		stopping := false
 		select {
 		case <-s.stop:
-			stopping = true
-		case <-s.wake:
+			s.lastPost(am)
+			return
+		case <-am.wake:
+			if failures > 0 && s.o.Now().Before(next) {
+				continue // backing off: the timer posts them
+			}
 		case <-timer.C:
 		}
-		now := s.o.Now()
-		batch, dirty := s.snapshot(now)
-		for _, am := range ams {
-			if !dirty && now.Before(am.next) && !stopping {
-				continue
-			}
-			pctx := runCtx
-			if stopping {
-				var c context.CancelFunc
-				pctx, c = context.WithTimeout(context.WithoutCancel(runCtx), s.o.Config.Timeout)
-				defer c()
-			}
-			s.post(pctx, am, batch, now)
-		}
-		if stopping {
+		batch := s.snapshot(s.o.Now())
+		err := s.post(ctx, am, batch)
+		now := s.o.Now() // after the post, which may have taken up to alerts.timeout
+		switch {
+		case ctx.Err() != nil: // Shutdown cancelled the post
+			s.lastPost(am)
 			return
+		case err != nil:
+			failures++
+			s.m.Errors.WithLabelValues(am.label).Inc()
+			d := min(time.Second<<min(failures-1, 5), 30*time.Second, s.o.Config.ResendInterval)
+			d = d/2 + rand.N(d/2+1)
+			next = now.Add(d)
+			s.log.Warn("alerts: posting to Alertmanager failed; retrying", "alertmanager", am.label, "alerts", len(batch), "in", d, "err", err)
+		default:
+			if failures > 0 {
+				s.log.Info("alerts: Alertmanager reachable again", "alertmanager", am.label, "alerts", len(batch))
+			}
+			failures, next = 0, now.Add(s.o.Config.ResendInterval)
 		}
-		wait := time.Duration(1<<62 - 1)
-		for _, am := range ams {
-			wait = min(wait, am.next.Sub(s.o.Now()))
-		}
-		timer.Reset(max(wait, 10*time.Millisecond))
+		timer.Reset(next.Sub(now))
 	}
 }
 
-// post sends batch to one Alertmanager and schedules its next post: the
-// resend interval after a success, a jittered backoff after a failure.
-func (s *Sender) post(ctx context.Context, am *amState, batch []Alert, now time.Time) {
-	if len(batch) == 0 {
-		am.failures, am.next = 0, now.Add(s.o.Config.ResendInterval)
-		return
+// lastPost posts the alerts once more as the sender stops, bounded by
+// Shutdown's context and alerts.timeout; a failure is logged, not retried.
+func (s *Sender) lastPost(am *amWorker) {
+	s.mu.Lock()
+	parent := s.stopCtx
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(parent, s.o.Config.Timeout)
+	defer cancel()
+	batch := s.snapshot(s.o.Now())
+	if err := s.post(ctx, am, batch); err != nil {
+		s.log.Warn("alerts: last post before stopping failed", "alertmanager", am.label, "alerts", len(batch), "err", err)
 	}
-	err := s.client.Post(ctx, am.url, batch)
-	if err != nil {
-		am.failures++
-		s.m.Errors.WithLabelValues(am.label).Inc()
-		d := min(time.Second<<min(am.failures-1, 5), 30*time.Second, s.o.Config.ResendInterval)
-		d = d/2 + rand.N(d/2+1)
-		am.next = now.Add(d)
-		s.log.Warn("alerts: posting to Alertmanager failed; retrying", "alertmanager", am.label, "alerts", len(batch), "in", d, "err", err)
-		return
-	}
-	if am.failures > 0 {
-		s.log.Info("alerts: Alertmanager reachable again", "alertmanager", am.label, "alerts", len(batch))
-	}
-	am.failures, am.next = 0, now.Add(s.o.Config.ResendInterval)
-	s.m.Sent.WithLabelValues(am.label).Add(float64(len(batch)))
 }
 
-// snapshot returns the active alerts (dropping those whose endsAt passed:
-// Alertmanager has resolved them) and whether any are new since the last call.
-func (s *Sender) snapshot(now time.Time) ([]Alert, bool) {
+// post sends batch to one Alertmanager, maxBatch alerts per request.
+func (s *Sender) post(ctx context.Context, am *amWorker, batch []Alert) error {
+	for chunk := range slices.Chunk(batch, maxBatch) {
+		if err := s.client.Post(ctx, am.url, chunk); err != nil {
+			return err
+		}
+		s.m.Sent.WithLabelValues(am.label).Add(float64(len(chunk)))
+	}
+	return nil
+}
+
+// snapshot returns the alerts to post: the active ones and those resolved
+// less than KeepResolved ago; older ones are forgotten.
+func (s *Sender) snapshot(now time.Time) []Alert {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Alert, 0, len(s.active))
-	for id, a := range s.active {
-		if !a.EndsAt.After(now) {
-			delete(s.active, id)
+	out := make([]Alert, 0, len(s.alerts))
+	for id, a := range s.alerts {
+		if !a.EndsAt.Add(KeepResolved).After(now) {
+			delete(s.alerts, id)
 			continue
 		}
 		out = append(out, a)
 	}
-	dirty := s.dirty
-	s.dirty = false
-	s.m.Active.Set(float64(len(s.active)))
-	return out, dirty
+	s.m.Active.Set(float64(s.firing(now)))
+	return out
+}
+
+// firing counts the alerts whose endsAt is ahead; s.mu must be held.
+func (s *Sender) firing(now time.Time) int {
+	n := 0
+	for _, a := range s.alerts {
+		if a.EndsAt.After(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // reload restores the alerts of stored anomalies still active, retrying
@@ -288,23 +335,31 @@ func (s *Sender) reload(ctx context.Context) {
 			}
 			return
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		wait := min(time.Second<<min(attempt, 5), 30*time.Second)
 		s.log.Warn("alerts: reloading active anomalies failed; retrying", "in", wait, "err", err)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(wait):
+		case <-t.C:
 		}
 	}
 }
 
-// Active returns the alerts being kept active, in no particular order.
+// Active returns the alerts still firing (endsAt ahead), in no particular order.
 func (s *Sender) Active() []Alert {
+	now := s.o.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Alert, 0, len(s.active))
-	for _, a := range s.active {
-		out = append(out, a)
+	out := make([]Alert, 0, len(s.alerts))
+	for _, a := range s.alerts {
+		if a.EndsAt.After(now) {
+			out = append(out, a)
+		}
 	}
 	return out
 }

@@ -188,3 +188,32 @@ func TestRestartReloadsActiveOnly(t *testing.T) {
 		t.Errorf("active after reload: %+v, want only still-active", got)
 	}
 }
+
+// TestAlertmanagerRestartAroundEndsAt: Alertmanager (which keeps alerts
+// only in memory) is down when an alert's endsAt passes; once it is back,
+// the resolved alert vigil still posts gets the resolve notified.
+func TestAlertmanagerRestartAroundEndsAt(t *testing.T) {
+	t.Parallel()
+	hook := testenv.StartWebhook(t)
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerConfig(t, exampleConfig, hook, time.Second))
+	c := testConfig(am)
+	c.Hold = 5 * time.Second
+	s := startSender(t, c, alerts.Options{})
+	a := anomalyAt("restart-1", "token_reuse", "replay_other_client", time.Now())
+	_ = s.Handle(context.Background(), []detect.Anomaly{a})
+	testenv.WaitFor(t, time.Minute, "the alert notified", func() (bool, string) {
+		n, _ := firing(hook, "/security", a.ID)
+		return n == 1, fmt.Sprint(n, " firing notifications")
+	})
+	am.Stop(t)
+	testenv.WaitFor(t, time.Minute, "the alert's endsAt passed while Alertmanager is down", func() (bool, string) {
+		return len(s.Active()) == 0, "still firing"
+	})
+	am.Start(t)
+	testenv.WaitFor(t, time.Minute, "the resolve notified after the restart", func() (bool, string) {
+		return resolved(hook, "/security", a.ID), fmt.Sprint(len(hook.Notifications()), " notifications")
+	})
+	if n, _ := firing(hook, "/security", a.ID); n != 1 {
+		t.Errorf("%d firing notifications, want 1", n)
+	}
+}

@@ -170,7 +170,7 @@ func TestWindowDetectorsUnderSpeedup(t *testing.T) {
 	})
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "3000", "--tenants", "3", "--rate", "200",
-		"--duration", "24m", "--speedup", "40", "--seed", "5", "--truth", truthPath, "--scenario",
+		"--duration", "24m", "--speedup", "40", "--flat", "--seed", "5", "--truth", truthPath, "--scenario",
 		"credential_stuffing,password_spraying,brute_force,reconnect_storm,key_rotation_churn,corporate_nat,flash_sale,monday_morning")
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)

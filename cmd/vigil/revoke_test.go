@@ -61,7 +61,7 @@ func TestRevocationClosedLoop(t *testing.T) {
 	})
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "2000", "--rate", "1500",
-		"--duration", "100s", "--speedup", "4", "--scenario", "token_theft_replay,concurrent_hijack", "--seed", "3",
+		"--duration", "100s", "--speedup", "4", "--flat", "--scenario", "token_theft_replay,concurrent_hijack", "--seed", "3",
 		"--truth", truthPath, "--api-listen", apiAddr, "--linger", "3s", "--progress", "0")
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)

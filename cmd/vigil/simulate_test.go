@@ -30,7 +30,7 @@ func TestSimulateThenScore(t *testing.T) {
 	truthPath := filepath.Join(dir, "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "2000", "--rate", "500",
 		"--duration", "3m", "--speedup", "0", "--scenario", "token_theft_replay,credential_stuffing", "--seed", "7", "--truth", truthPath,
-		"--progress", "1ms") // progress reads the simulator while it runs (under -race in CI)
+		"--flat", "--progress", "1ms") // progress reads the simulator while it runs (under -race in CI)
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)
 	}

@@ -53,13 +53,13 @@ func StartAlertmanager(t testing.TB, config string) *Alertmanager {
 	addr := l.Addr().String()
 	l.Close()
 	am := &Alertmanager{URL: "http://" + addr, bin: bin, config: cfg, dir: dir, addr: addr}
-	am.Start(t)
-	t.Cleanup(func() {
+	t.Cleanup(func() { // registered first: a Start that fails still stops the process
 		am.Stop(t)
 		if t.Failed() {
 			t.Logf("alertmanager output:\n%s", am.out.String())
 		}
 	})
+	am.Start(t)
 	return am
 }
 
