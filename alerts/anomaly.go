@@ -153,21 +153,33 @@ func (b *builder) alert(a *detect.Anomaly) Alert {
 	return al
 }
 
-// dashboardURL links the team's dashboard over the anomaly's time range
-// (15 minutes before its first event to its alert's end), with the
-// anomaly's tenant and id as variables.
+// dashboardURL links the dashboard that answers the alert over the
+// anomaly's time range (15 minutes before its first event to its alert's
+// end): for a security anomaly about a subject, that subject's timeline in
+// vigil-session (family, session, user or address, the most specific
+// first); otherwise vigil-security, or vigil-pipeline for SRE alerts, for
+// the anomaly's tenant. The uids and variables are those of dashboards/.
 func dashboardURL(base, team string, a *detect.Anomaly, end time.Time) string {
 	uid := "vigil-security"
-	if team == TeamSRE {
-		uid = "vigil-pipeline"
-	}
 	q := url.Values{}
 	q.Set("from", strconv.FormatInt(a.FirstEventTime.Add(-15*time.Minute).UnixMilli(), 10))
 	q.Set("to", strconv.FormatInt(end.UnixMilli(), 10))
+	switch {
+	case team == TeamSRE:
+		uid = "vigil-pipeline"
+	case a.FamilyID != "", a.SessionID != "", a.UserID != "", a.IP != "":
+		uid = "vigil-session"
+		for _, s := range []struct{ kind, id string }{{"family", a.FamilyID}, {"session", a.SessionID}, {"user", a.UserID}, {"ip", a.IP}} {
+			if s.id != "" {
+				q.Set("var-kind", s.kind)
+				q.Set("var-subject", s.id)
+				break
+			}
+		}
+	}
 	if a.Tenant != "" {
 		q.Set("var-tenant", a.Tenant)
 	}
-	q.Set("var-anomaly_id", a.ID)
 	return strings.TrimRight(base, "/") + "/d/" + uid + "/" + uid + "?" + q.Encode()
 }
 

@@ -72,7 +72,7 @@ func TestAlertContent(t *testing.T) {
 		"summary":       "family f1 of user u1",
 		"description":   "user u1, session s1, family f1, ip 203.0.113.7. vigil's action: revoke_family requested.",
 		"runbook_url":   alerts.DefaultRunbookURL + "/VigilTokenReuse.md",
-		"dashboard_url": "https://grafana.example.com/d/vigil-security/vigil-security?from=1795434300000&to=1795435800003&var-anomaly_id=an-1&var-tenant=acme",
+		"dashboard_url": "https://grafana.example.com/d/vigil-session/vigil-session?from=1795434300000&to=1795435800003&var-kind=family&var-subject=f1&var-tenant=acme",
 		"anomaly_id":    "an-1",
 		"action":        "revoke_family requested",
 	} {

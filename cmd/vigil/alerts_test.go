@@ -106,7 +106,7 @@ func TestTokenTheftAlert(t *testing.T) {
 		"description":   "Who: user ",
 		"action":        "revoke_family requested",
 		"runbook_url":   "/VigilTokenReuse.md",
-		"dashboard_url": "https://grafana.example.com/d/vigil-security/",
+		"dashboard_url": "https://grafana.example.com/d/vigil-session/vigil-session?",
 	} {
 		if !strings.Contains(s.ann[k], sub) {
 			t.Errorf("annotation %s = %q, want it to contain %q", k, s.ann[k], sub)

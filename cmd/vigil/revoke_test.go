@@ -59,6 +59,7 @@ func TestRevocationClosedLoop(t *testing.T) {
 		code, body := vigil.get("/readyz")
 		return code == http.StatusOK, body
 	})
+	produceInvalid(t, brokers) // for the dashboards' dead-letter panels below
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
 	out, _, err := run(t, nil, "simulate", "--brokers", strings.Join(brokers, ","), "--users", "2000", "--rate", "1500",
 		"--duration", "100s", "--speedup", "4", "--flat", "--scenario", "token_theft_replay,concurrent_hijack", "--seed", "3",
@@ -121,6 +122,12 @@ FROM %[3]s.events FINAL WHERE family_id = '%[1]s'`, fam, ip, db)
 	}
 	if n := count(t, conn, "SELECT count() FROM (SELECT action_id, countIf(status = 'succeeded') AS s FROM "+db+".actions FINAL GROUP BY action_id HAVING s != 1)"); n != 0 {
 		t.Errorf("%d actions not recorded exactly once as succeeded", n)
+	}
+	for _, sc := range f.Scenarios {
+		if sc.Scenario == "token_theft_replay" && len(sc.FamilyIDs) > 0 {
+			t.Run("dashboards", func(t *testing.T) { checkDashboardQueries(t, srv, db, sc.FamilyIDs[0]) })
+			break
+		}
 	}
 }
 
