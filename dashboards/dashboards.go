@@ -34,6 +34,15 @@ const (
 	ClickHouseVar  = "clickhouse"
 )
 
+// The datasources `vigil dashboards push` and deploy/grafana provision;
+// the datasource variables select them by default.
+const (
+	PrometheusUID  = "vigil-prometheus"
+	PrometheusName = "vigil Prometheus"
+	ClickHouseUID  = "vigil-clickhouse"
+	ClickHouseName = "vigil ClickHouse"
+)
+
 // Generated is one built dashboard.
 type Generated struct {
 	// UID is the dashboard's stable uid, e.g. vigil-slo.
@@ -109,10 +118,12 @@ func newDashboard(uid, title, description string, from string) *dashboard.Dashbo
 		WithVariable(dashboard.NewDatasourceVariableBuilder(PrometheusVar).
 			Label("Prometheus").
 			Type(PrometheusType).
+			Current(option(PrometheusName, PrometheusUID)).
 			Description("The Prometheus that scrapes vigil and evaluates its rules.")).
 		WithVariable(dashboard.NewDatasourceVariableBuilder(ClickHouseVar).
 			Label("ClickHouse").
 			Type(ClickHouseType).
+			Current(option(ClickHouseName, ClickHouseUID)).
 			Description("The ClickHouse vigil stores events, anomalies and actions in (its default database is vigil's)."))
 }
 
@@ -134,6 +145,14 @@ const allTenants = "__all"
 
 // tenantFilter matches the rows of the chosen tenant.
 const tenantFilter = "('${tenant}' = '" + allTenants + "' OR tenant = '${tenant}')"
+
+// option is a variable's selected value.
+func option(text, value string) dashboard.VariableOption {
+	return dashboard.VariableOption{
+		Text:  dashboard.StringOrArrayOfString{String: cog.ToPtr(text)},
+		Value: dashboard.StringOrArrayOfString{String: cog.ToPtr(value)},
+	}
+}
 
 func dsRef(typ, variable string) common.DataSourceRef {
 	return common.DataSourceRef{Type: cog.ToPtr(typ), Uid: cog.ToPtr("${" + variable + "}")}
