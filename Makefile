@@ -14,7 +14,7 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
 
 ## test: install what is missing, then vet and run every test, under the
-## race detector, against real services (about a minute on 2 cores).
+## race detector, against real services (about seven minutes on 2 cores).
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -race -timeout 12m ./...
