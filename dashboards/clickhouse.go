@@ -122,7 +122,29 @@ func Expand(sql string, r Range, vars map[string]string) (string, error) {
 		if !ok {
 			err = fmt.Errorf("dashboards: no value for variable %q in %q", name, sql)
 		}
+		switch g[2] {
+		case "":
+		case ":percentencode":
+			v = percentEncode(v)
+		default:
+			err = fmt.Errorf("dashboards: variable format %q in %q is not expanded here", g[2], sql)
+		}
 		return v
 	})
 	return out, err
+}
+
+// percentEncode is Grafana's percentencode variable format
+// (encodeURIComponentStrict): every byte but A-Z a-z 0-9 - _ . ~ as %XX.
+func percentEncode(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }

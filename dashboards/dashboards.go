@@ -144,7 +144,14 @@ func tenantVariable() cog.Builder[dashboard.VariableModel] {
 const allTenants = "__all"
 
 // tenantFilter matches the rows of the chosen tenant.
-const tenantFilter = "('${tenant}' = '" + allTenants + "' OR tenant = '${tenant}')"
+var tenantFilter = "(" + sqlVar("tenant") + " = '" + allTenants + "' OR tenant = " + sqlVar("tenant") + ")"
+
+// sqlVar is a dashboard variable as a ClickHouse string literal that no
+// value can break out of: Grafana's percentencode format leaves only
+// [A-Za-z0-9-_.~] and %XX (encodeURIComponentStrict), and ClickHouse
+// decodes it. A viewer typing a quote or a backslash into a text box
+// searches for it; the query keeps its shape.
+func sqlVar(name string) string { return "decodeURLComponent('${" + name + ":percentencode}')" }
 
 // option is a variable's selected value.
 func option(text, value string) dashboard.VariableOption {
@@ -314,6 +321,8 @@ type Query struct {
 	Dashboard, Panel string
 	// PromQL is set for Prometheus targets, SQL for ClickHouse ones.
 	PromQL, SQL string
+	// Datasource is the target's own datasource (nil for variables).
+	Datasource *common.DataSourceRef
 }
 
 // Queries returns every target of every panel of g and its ClickHouse
@@ -328,9 +337,9 @@ func Queries(g Generated) []Query {
 		for _, t := range p.Targets {
 			switch v := t.(type) {
 			case prometheus.Dataquery:
-				out = append(out, Query{Dashboard: g.UID, Panel: title, PromQL: v.Expr})
+				out = append(out, Query{Dashboard: g.UID, Panel: title, PromQL: v.Expr, Datasource: v.Datasource})
 			case *ClickHouseQuery:
-				out = append(out, Query{Dashboard: g.UID, Panel: title, SQL: v.RawSQL})
+				out = append(out, Query{Dashboard: g.UID, Panel: title, SQL: v.RawSQL, Datasource: v.Datasource})
 			}
 		}
 	}

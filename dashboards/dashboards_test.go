@@ -63,6 +63,13 @@ func TestJSONCommitted(t *testing.T) {
 	}
 }
 
+// safeVariable is a variable as dashboards put it into SQL; sqlVariable
+// is any Grafana variable (macros, $__…, aside).
+var (
+	safeVariable = regexp.MustCompile(`decodeURLComponent\('\$\{\w+:percentencode\}'\)`)
+	sqlVariable  = regexp.MustCompile(`\$(\{[^_]|[a-zA-Z])[^\s'),]*`)
+)
+
 // TestLint is acceptance point 1: unique uids and panel ids; every panel
 // and target on a datasource variable; a unit and a description on every
 // panel; $__rate_interval in every rate; $__timeFilter in every ClickHouse
@@ -122,6 +129,17 @@ func TestLint(t *testing.T) {
 			where := q.Dashboard + "/" + q.Panel
 			if q.SQL != "" && !strings.Contains(q.SQL, "$__timeFilter(") {
 				t.Errorf("%s: ClickHouse query without $__timeFilter:\n%s", where, q.SQL)
+			}
+			if q.SQL != "" {
+				// A variable's value reaches SQL only percent-encoded and
+				// decoded by ClickHouse, so no value changes the query.
+				safe := safeVariable.ReplaceAllString(q.SQL, "")
+				for _, m := range sqlVariable.FindAllString(safe, -1) {
+					t.Errorf("%s: variable %s in SQL outside decodeURLComponent('${…:percentencode}'):\n%s", where, m, q.SQL)
+				}
+			}
+			if !strings.HasPrefix(q.Panel, "variable ") && (q.Datasource == nil || !onVariable(*q.Datasource)) {
+				t.Errorf("%s: target datasource %+v is not a datasource variable", where, q.Datasource)
 			}
 			if q.PromQL != "" {
 				for _, m := range rangeFunc.FindAllStringSubmatch(q.PromQL, -1) {

@@ -9,14 +9,13 @@ import (
 func pipelineDashboard() *dashboard.DashboardBuilder {
 	return newDashboard("vigil-pipeline", "vigil / Pipeline",
 		"Is vigil keeping up: events consumed, consumer lag per partition, ClickHouse insert latency, dead letters by reason, detector watermarks, revoker and alert delivery health.", "now-3h").
-		WithVariable(tenantVariable()).
 		WithRow(row("Health")).
 		WithPanel(statPanel(spec{title: "Ingest ready", unit: "bool_yes_no",
 			description: "Yes when every vigil ingest process has partitions and ClickHouse answers (the minimum over processes)."},
 			thresholds(base("red"), at(1, "green")),
 			prom(`min(vigil_ingest_ready)`, "ready"))).
 		WithPanel(statPanel(spec{title: "Max consumer lag", unit: "s",
-			description: "Event-time lag of the furthest-behind partition: how old the newest stored event is. Yellow from 10s, red from a minute."},
+			description: "Event-time lag of the furthest-behind partition: the age of its oldest uncommitted event (0 when caught up). Yellow from 10s, red from a minute."},
 			thresholds(base("green"), at(10, "yellow"), at(60, "red")),
 			prom(`max(vigil_ingest_lag_seconds)`, "lag"))).
 		WithPanel(statPanel(spec{title: "Dead letters (range)", unit: "short",
@@ -32,7 +31,7 @@ func pipelineDashboard() *dashboard.DashboardBuilder {
 			description: "Valid events stored per second, by event type."},
 			prom(`sum by (type) (rate(vigil_ingest_events_total[$__rate_interval]))`, "{{type}}"))).
 		WithPanel(timeSeries(spec{title: "Consumer lag per partition", unit: "s",
-			description: "Event-time lag of each partition: the wall clock minus the time of its newest committed event."},
+			description: "Event-time lag of each partition: the age of its oldest uncommitted event, 0 when caught up."},
 			prom(`max by (topic, partition) (vigil_ingest_lag_seconds)`, "{{topic}}/{{partition}}"))).
 		WithPanel(timeSeries(spec{title: "Consumer lag in messages", unit: "short",
 			description: "Messages between each partition's high watermark and vigil's committed offset."},
@@ -56,7 +55,7 @@ func pipelineDashboard() *dashboard.DashboardBuilder {
 			description: "Stored dead letters in the range by reason and offending field, with an example, from ClickHouse."},
 			chTable(`
 SELECT reason, field, count() AS messages, any(detail) AS example
-FROM dead_letters
+FROM dead_letters FINAL
 WHERE $__timeFilter(received_at)
 GROUP BY reason, field
 ORDER BY messages DESC

@@ -28,18 +28,18 @@ WHERE $__timeFilter(first_event_time) AND `+tenantFilter+`
 GROUP BY t
 ORDER BY t`)).ReduceOptions(reduceSum())).
 		WithPanel(statPanel(spec{title: "Sessions revoked (range)", unit: "short",
-			description: "Revocations the session service acknowledged in the time range."},
+			description: "Revocations the session service acknowledged in the time range (each action once)."},
 			thresholds(base("blue")),
 			chSeries(`
-SELECT `+bucket("time")+`, count() AS revoked
+SELECT `+bucket("time")+`, uniqExact(action_id) AS revoked
 FROM actions
 WHERE $__timeFilter(time) AND `+tenantFilter+` AND status = 'succeeded'
 GROUP BY t
 ORDER BY t`)).ReduceOptions(reduceSum())).
 		WithPanel(statPanel(spec{title: "Time to revoke (p99)", unit: "s",
-			description: "99th percentile of the time from the first offending event to the session API's acknowledgement; the target is under a second."},
+			description: "99th percentile over the time range of the time from the first offending event to the session API's acknowledgement (from this vigil's histogram; empty when nothing was revoked); the target is under a second."},
 			thresholds(base("green"), at(1, "yellow"), at(5, "red")),
-			prom(`histogram_quantile(0.99, sum by (le) (rate(vigil_revoke_time_to_revoke_seconds_bucket[$__rate_interval])))`, "p99"))).
+			promInstant(`histogram_quantile(0.99, sum by (le) (increase(vigil_revoke_time_to_revoke_seconds_bucket[$__range])))`, "p99"))).
 		WithPanel(statPanel(spec{title: "Revoker halted", unit: "bool_yes_no",
 			description: "Yes when the blast-radius cap tripped and vigil stopped revoking; a human ends it with `vigil revoke resume`."},
 			thresholds(base("green"), at(1, "red")),
@@ -71,7 +71,7 @@ LIMIT 200`)).DataLinks([]cogLink{
 		WithPanel(timeSeries(spec{title: "Revocation actions by status", unit: "short",
 			description: "Action rows per interval by status: succeeded, failed, dry_run, suppressed by a guardrail, retrying."},
 			chSeries(`
-SELECT `+bucket("time")+`, concat(toString(status), if(guardrail = '', '', concat(' (', guardrail, ')'))) AS series, count() AS actions
+SELECT `+bucket("time")+`, concat(toString(status), if(guardrail = '', '', concat(' (', guardrail, ')'))) AS series, uniqExact(action_id, attempt_id) AS actions
 FROM actions
 WHERE $__timeFilter(time) AND `+tenantFilter+`
 GROUP BY t, series
@@ -84,7 +84,7 @@ ORDER BY t`))).
 			chTable(`
 SELECT time, status, guardrail, action, scope, tenant, user_id, session_id, family_id, kind, rule,
        http_status, error, latency_ms, time_to_revoke_ms, anomaly_id, action_id
-FROM actions
+FROM actions FINAL
 WHERE $__timeFilter(time) AND `+tenantFilter+`
 ORDER BY time_ns DESC
 LIMIT 200`)).DataLinks([]cogLink{sessionLink("Family timeline", "family", "family_id")})).
@@ -92,7 +92,7 @@ LIMIT 200`)).DataLinks([]cogLink{sessionLink("Family timeline", "family", "famil
 		WithPanel(tablePanel(spec{title: "Top IPs by failed logins", unit: "short", w: 12,
 			description: "The 20 addresses with the most failed logins in the range, with how many users they tried and their ASN and country."},
 			chTable(`
-SELECT ip, count() AS failed_logins, uniqExact(user_id) AS users, any(asn) AS asn, any(country) AS country
+SELECT ip, uniqExact(id) AS failed_logins, uniqExact(user_id) AS users, any(asn) AS asn, any(country) AS country
 FROM events
 WHERE $__timeFilter(time) AND `+tenantFilter+` AND type = 'login.failed'
 GROUP BY ip
@@ -101,7 +101,7 @@ LIMIT 20`)).DataLinks([]cogLink{sessionLink("IP timeline", "ip", "ip")})).
 		WithPanel(tablePanel(spec{title: "Top ASNs by failed logins", unit: "short", w: 12,
 			description: "The 20 networks (ASNs) with the most failed logins in the range, with their distinct addresses and users."},
 			chTable(`
-SELECT asn, count() AS failed_logins, uniqExact(ip) AS ips, uniqExact(user_id) AS users
+SELECT asn, uniqExact(id) AS failed_logins, uniqExact(ip) AS ips, uniqExact(user_id) AS users
 FROM events
 WHERE $__timeFilter(time) AND `+tenantFilter+` AND type = 'login.failed'
 GROUP BY asn

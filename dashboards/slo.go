@@ -36,9 +36,9 @@ func sloDashboard() *dashboard.DashboardBuilder {
 		WithVariable(tenantVariable()).
 		WithRow(row("Now")).
 		WithPanel(statPanel(spec{title: "SLI over the SLO period", unit: "percentunit",
-			description: "Share of good events over the SLO's period (30d) per SLO. Red below 99%, yellow below 99.9%."},
-			thresholds(base("red"), at(0.99, "yellow"), at(0.999, "green")),
-			prom("1 - slo:sli_error:ratio_rate30d"+sel, "{{sloth_slo}}")).Decimals(3)).
+			description: "Share of good events over each SLO's own period (its window: 28d, 30d, …), as 1 - period burn rate × error budget. Not coloured, because SLOs have different objectives; the error budget panel next to it says whether the objective holds."},
+			thresholds(base("blue")),
+			prom(`1 - (slo:period_burn_rate:ratio`+sel+` * on (sloth_id, sloth_slo, sloth_service) group_left slo:error_budget:ratio`+sel+`)`, "{{sloth_slo}}")).Decimals(3)).
 		WithPanel(statPanel(spec{title: "Error budget remaining", unit: "percentunit",
 			description: "Share of the period's error budget left per SLO (1 - period burn rate). Red below 25%."},
 			thresholds(base("red"), at(0.25, "yellow"), at(0.5, "green")),
@@ -69,7 +69,7 @@ func sloDashboard() *dashboard.DashboardBuilder {
 		WithPanel(timeSeries(spec{title: "Failures by reason", unit: "short", w: 24,
 			description: "Failed validations, refreshes and logins per interval, by event type and reason, counted exactly from the stored events."},
 			chSeries(`
-SELECT `+bucket("time")+`, concat(toString(type), ' ', reason) AS series, count() AS failures
+SELECT `+bucket("time")+`, concat(toString(type), ' ', reason) AS series, uniqExact(id) AS failures
 FROM events
 WHERE $__timeFilter(time) AND `+tenantFilter+` AND outcome = 'failure'
 GROUP BY t, series

@@ -26,6 +26,7 @@ Usage:
   vigil dashboards generate [--out DIR]
   vigil dashboards push --grafana-url URL --token-file FILE [--folder UID] [--folder-title TITLE]
                         [--prometheus-url URL] [--config FILE] [--ca-file FILE]
+                        [--clickhouse-user USER --clickhouse-password-file FILE]
 
 generate writes one JSON file per dashboard (vigil-slo, vigil-security,
 vigil-pipeline, vigil-session) to DIR, as committed in dashboards/json, for
@@ -37,10 +38,13 @@ datasources):
   - the folder (--folder, default vigil);
   - the datasources "vigil Prometheus" (--prometheus-url) and "vigil
     ClickHouse" (from the config's clickhouse section: first address,
-    database, user; its password goes to secureJsonData, never to logs);
+    database, TLS and its CA; as user, --clickhouse-user, which should be
+    a read-only one, or else vigil's own; the password goes to
+    secureJsonData, never to logs);
   - the dashboards.
 It prints what it created, updated or left unchanged; a second push with
-nothing changed writes nothing.
+nothing changed writes nothing. Grafana never returns secrets, so a
+rotated password alone is not noticed: push with --rewrite-secrets then.
 
 Examples:
   vigil dashboards generate --out dashboards/json
@@ -65,6 +69,9 @@ Examples:
 		path := fs.String("config", "", "push: vigil config file (YAML) for the ClickHouse datasource; empty means defaults plus environment")
 		caFile := fs.String("ca-file", "", "push: PEM CA bundle to trust for Grafana instead of the system roots")
 		timeout := fs.Duration("timeout", 30*time.Second, "push: bound on each request to Grafana")
+		chUser := fs.String("clickhouse-user", "", "push: ClickHouse user Grafana queries as (create a read-only one); empty means vigil's own clickhouse.username")
+		rewriteSecrets := fs.Bool("rewrite-secrets", false, "push: send the datasources' secrets even when nothing else changed (after rotating a password: Grafana never returns secrets to compare)")
+		chPasswordFile := fs.String("clickhouse-password-file", "", "push: file holding --clickhouse-user's password")
 		if done, err := parseFlags(fs, args[1:]); done {
 			return err
 		}
@@ -96,7 +103,16 @@ Examples:
 		if err != nil {
 			return err
 		}
-		ds, err := datasources(cfg, *promURL, env.getenv)
+		if *chPasswordFile != "" && *chUser == "" {
+			return errUsage("vigil dashboards push: --clickhouse-password-file needs --clickhouse-user")
+		}
+		reader := readerCreds{user: *chUser}
+		if *chPasswordFile != "" {
+			if reader.password, err = secretfile.Read("--clickhouse-password-file", *chPasswordFile); err != nil {
+				return err
+			}
+		}
+		ds, err := datasources(cfg, reader, *promURL, env.getenv)
 		if err != nil {
 			return err
 		}
@@ -116,7 +132,7 @@ Examples:
 			dbs = append(dbs, provision.Dashboard{UID: g.UID, Title: g.Title, JSON: b})
 		}
 		res, err := provision.Push(ctx, provision.Target{
-			URL: *grafanaURL, Token: token, FolderUID: *folder, FolderTitle: *folderTitle,
+			URL: *grafanaURL, Token: token, FolderUID: *folder, FolderTitle: *folderTitle, RewriteSecrets: *rewriteSecrets,
 			HTTPClient: &http.Client{Transport: tr, Timeout: *timeout},
 		}, ds, dbs)
 		if err != nil {
@@ -153,9 +169,15 @@ func generateDashboards(env *cmdEnv, gs []dashboards.Generated, dir string) erro
 	return nil
 }
 
+// readerCreds is the ClickHouse user Grafana queries as; empty means
+// vigil's own.
+type readerCreds struct{ user, password string }
+
 // datasources are the two datasources push provisions: Prometheus at
-// promURL, ClickHouse as vigil's config reaches it (first address).
-func datasources(cfg *config.Config, promURL string, getenv func(string) (string, bool)) ([]provision.Datasource, error) {
+// promURL, ClickHouse as vigil's config reaches it (first address, TLS and
+// its CA) with the reader's credentials or else vigil's. vigil's client
+// certificate is not handed to Grafana.
+func datasources(cfg *config.Config, reader readerCreds, promURL string, getenv func(string) (string, bool)) ([]provision.Datasource, error) {
 	ch := cfg.ClickHouse
 	if len(ch.Addr) == 0 {
 		return nil, fmt.Errorf("clickhouse.addr: no ClickHouse address for the Grafana datasource")
@@ -168,20 +190,34 @@ func datasources(cfg *config.Config, promURL string, getenv func(string) (string
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse.addr: %q: bad port", ch.Addr[0])
 	}
-	password, err := ch.Password(getenv)
-	if err != nil {
-		return nil, err
+	user, password := reader.user, reader.password
+	if user == "" {
+		user = ch.Username
+		if password, err = ch.Password(getenv); err != nil {
+			return nil, err
+		}
 	}
 	jsonData := map[string]any{
 		"host": host, "port": port, "protocol": "native", "secure": ch.TLS.Enabled,
-		"username": ch.Username, "defaultDatabase": ch.Database,
+		"username": user, "defaultDatabase": ch.Database,
 	}
-	if ch.TLS.InsecureSkipVerify {
+	secure := map[string]string{}
+	if password != "" {
+		secure["password"] = password
+	}
+	if ch.TLS.Enabled && ch.TLS.InsecureSkipVerify {
 		jsonData["tlsSkipVerify"] = true
 	}
-	var secure map[string]string
-	if password != "" {
-		secure = map[string]string{"password": password}
+	if ch.TLS.Enabled && ch.TLS.CAFile != "" {
+		ca, err := os.ReadFile(ch.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse.tls.ca_file: %w", err)
+		}
+		jsonData["tlsAuthWithCACert"] = true
+		secure["tlsCACert"] = string(ca)
+	}
+	if len(secure) == 0 {
+		secure = nil
 	}
 	return []provision.Datasource{
 		{UID: dashboards.PrometheusUID, Name: dashboards.PrometheusName, Type: dashboards.PrometheusType, URL: strings.TrimRight(promURL, "/"), Access: "proxy",

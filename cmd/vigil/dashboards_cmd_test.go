@@ -116,6 +116,19 @@ func TestDashboardsPush(t *testing.T) {
 		t.Errorf("second push: %d unchanged, %d new writes; want 7 and 0:\n%s", n, len(g.Writes())-writes, out)
 	}
 
+	// A rotated password: only --rewrite-secrets sends it.
+	env["VIGIL_CLICKHOUSE_PASSWORD"] = "ch-secret-rotated"
+	if out, _, err = run(t, env, args...); err != nil || strings.Count(out, "unchanged") != 7 {
+		t.Errorf("push after a rotation without --rewrite-secrets: %v\n%s", err, out)
+	}
+	if out, _, err = run(t, env, append(args, "--rewrite-secrets")...); err != nil || !strings.Contains(out, "updated") {
+		t.Errorf("push --rewrite-secrets: %v\n%s", err, out)
+	}
+	if ch, _ := g.Datasource(dashboards.ClickHouseUID); ch.SecureJSONData["password"] != "ch-secret-rotated" {
+		t.Errorf("after --rewrite-secrets Grafana holds password %q", ch.SecureJSONData["password"])
+	}
+	writes = len(g.Writes())
+
 	bad := filepath.Join(dir, "bad-token")
 	if err := os.WriteFile(bad, []byte("glsa_wrong-token-9876543210"), 0o600); err != nil {
 		t.Fatal(err)
@@ -143,5 +156,33 @@ func TestDashboardsPush(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
 		}
+	}
+
+	// A read-only user for Grafana, and ClickHouse over TLS with a private
+	// CA: Grafana gets the reader and the CA, not vigil's password.
+	g2 := grafanatest.New(t, token)
+	ca := filepath.Join(dir, "ca.pem")
+	caPEM := "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+	readerPW := filepath.Join(dir, "reader-password")
+	if err := os.WriteFile(ca, []byte(caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(readerPW, []byte("reader-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["VIGIL_CLICKHOUSE_TLS_ENABLED"] = "true"
+	env["VIGIL_CLICKHOUSE_TLS_CA_FILE"] = ca
+	out, errOut, err = run(t, env, "dashboards", "push", "--grafana-url", g2.URL, "--token-file", tokenFile,
+		"--clickhouse-user", "grafana_reader", "--clickhouse-password-file", readerPW)
+	if err != nil {
+		t.Fatalf("push with a reader: %v\n%s%s", err, out, errOut)
+	}
+	ch, _ = g2.Datasource(dashboards.ClickHouseUID)
+	if ch.JSONData["username"] != "grafana_reader" || ch.SecureJSONData["password"] != "reader-s3cret" ||
+		ch.JSONData["secure"] != true || ch.JSONData["tlsAuthWithCACert"] != true || ch.SecureJSONData["tlsCACert"] != caPEM {
+		t.Errorf("ClickHouse datasource with a reader over TLS = %+v", ch)
+	}
+	if _, _, err := run(t, env, "dashboards", "push", "--grafana-url", g2.URL, "--token-file", tokenFile, "--clickhouse-password-file", readerPW); exitCode(err) != 2 {
+		t.Errorf("--clickhouse-password-file without --clickhouse-user: %v, want a usage error", err)
 	}
 }

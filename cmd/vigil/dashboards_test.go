@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -33,9 +34,14 @@ func produceInvalid(t *testing.T, brokers []string) {
 
 // checkDashboardQueries is the ClickHouse half of the dashboards'
 // acceptance point 2: every ClickHouse panel and variable query, its macros
-// expanded as the grafana-clickhouse-datasource plugin does and its
-// variables set to a token-theft family, runs on ClickHouse 18.16 against
-// the simulator's data and returns rows.
+// expanded as the grafana-clickhouse-datasource plugin does, runs on
+// ClickHouse 18.16 against the simulator's data:
+//   - with the session dashboard on a token-theft family, every query
+//     returns rows with a non-zero value;
+//   - on that family's session, user and address, every events query does;
+//   - on a family whose id is its session's (the default), events show;
+//   - a subject full of SQL metacharacters runs every query as written and
+//     finds nothing.
 func checkDashboardQueries(t *testing.T, srv *chserver.Server, db, family string) {
 	t.Helper()
 	gs, err := dashboards.All()
@@ -47,9 +53,42 @@ func checkDashboardQueries(t *testing.T, srv *chserver.Server, db, family string
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	ctx := context.Background()
 	now := time.Now()
 	r := dashboards.Range{From: now.Add(-24 * time.Hour), To: now.Add(time.Hour), Interval: time.Minute}
-	vars := map[string]string{"tenant": "__all", "kind": "family", "subject": family, "prometheus": "prom", "clickhouse": "ch"}
+
+	// run expands and runs q for kind and subject: rows, and whether any
+	// value in them is non-zero.
+	run := func(q dashboards.Query, kind, subject string) (rows int, nonZero bool, sql string, err error) {
+		vars := map[string]string{"tenant": "__all", "kind": kind, "subject": subject, "prometheus": "prom", "clickhouse": "ch"}
+		if sql, err = dashboards.Expand(q.SQL, r, vars); err != nil {
+			return 0, false, "", err
+		}
+		rs, err := conn.Query(ctx, sql)
+		if err != nil {
+			return 0, false, sql, err
+		}
+		defer rs.Close()
+		cols := rs.ColumnTypes()
+		for rs.Next() {
+			rows++
+			dest := make([]any, len(cols))
+			for i, c := range cols {
+				dest[i] = reflect.New(c.ScanType()).Interface()
+			}
+			if err := rs.Scan(dest...); err != nil {
+				return rows, nonZero, sql, err
+			}
+			for _, d := range dest {
+				if v := reflect.ValueOf(d).Elem(); !v.IsZero() && !(v.Kind() == reflect.Pointer && v.Elem().IsZero()) {
+					nonZero = true
+				}
+			}
+		}
+		return rows, nonZero, sql, rs.Err()
+	}
+	where := func(q dashboards.Query) string { return q.Dashboard + "/" + q.Panel }
+
 	n := 0
 	for _, g := range gs {
 		for _, q := range dashboards.Queries(g) {
@@ -57,24 +96,9 @@ func checkDashboardQueries(t *testing.T, srv *chserver.Server, db, family string
 				continue
 			}
 			n++
-			sql, err := dashboards.Expand(q.SQL, r, vars)
-			if err != nil {
-				t.Errorf("%s/%s: %v", q.Dashboard, q.Panel, err)
-				continue
-			}
-			rows, err := conn.Query(context.Background(), sql)
-			if err != nil {
-				t.Errorf("%s/%s: %v\n%s", q.Dashboard, q.Panel, err, sql)
-				continue
-			}
-			got := 0
-			for rows.Next() {
-				got++
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil || got == 0 {
-				t.Errorf("%s/%s: %d rows (%v)\n%s", q.Dashboard, q.Panel, got, err, sql)
+			rows, nonZero, sql, err := run(q, "family", family)
+			if err != nil || rows == 0 || !nonZero {
+				t.Errorf("%s: %d rows, non-zero %v (%v)\n%s", where(q), rows, nonZero, err, sql)
 			}
 		}
 	}
@@ -82,7 +106,44 @@ func checkDashboardQueries(t *testing.T, srv *chserver.Server, db, family string
 		t.Errorf("only %d ClickHouse queries checked", n)
 	}
 	t.Logf("%d ClickHouse dashboard queries returned rows for family %s", n, family)
-	if strings.Contains(family, "'") {
-		t.Fatalf("family id %q would break the expanded SQL", family)
+
+	var session dashboards.Generated
+	for _, g := range gs {
+		if g.UID == "vigil-session" {
+			session = g
+		}
+	}
+	var sid, user, ip string
+	if err := conn.QueryRow(ctx, "SELECT any(session_id), any(user_id), any(ip) FROM events WHERE family_id = ? AND type = 'session.created'", family).Scan(&sid, &user, &ip); err != nil || sid == "" {
+		t.Fatalf("the family's session: %q %v", sid, err)
+	}
+	// A family whose id is its first session's: event_subjects holds only
+	// its session rows.
+	const own = "ses_own_family_0001"
+	if err := conn.Exec(ctx, "INSERT INTO events (id, type, time, time_ns, tenant, user_id, session_id, family_id, token_id, ip) VALUES (?, 'session.created', ?, ?, 'default', 'usr_own', ?, ?, 'tok_own', '192.0.2.7')",
+		"evt_own_family_0001", now.Truncate(time.Second), now.UnixNano(), own, own); err != nil {
+		t.Fatal(err)
+	}
+	hostile := `x' OR 1=1 OR '\' --` + "\n"
+	for _, c := range []struct{ kind, subject string }{{"session", sid}, {"user", user}, {"ip", ip}, {"family", own}} {
+		for _, q := range dashboards.Queries(session) {
+			if q.SQL == "" || !strings.Contains(q.SQL, "FROM events") {
+				continue
+			}
+			rows, nonZero, sql, err := run(q, c.kind, c.subject)
+			if err != nil || rows == 0 || !nonZero {
+				t.Errorf("%s for %s %s: %d rows, non-zero %v (%v)\n%s", where(q), c.kind, c.subject, rows, nonZero, err, sql)
+			}
+		}
+	}
+	for _, kind := range []string{"family", "session", "user", "ip"} {
+		for _, q := range dashboards.Queries(session) {
+			if q.SQL == "" || strings.HasPrefix(q.Panel, "variable ") {
+				continue
+			}
+			if _, nonZero, sql, err := run(q, kind, hostile); err != nil || nonZero {
+				t.Errorf("%s for %s %q: non-zero %v (%v); want it to run and find nothing\n%s", where(q), kind, hostile, nonZero, err, sql)
+			}
+		}
 	}
 }

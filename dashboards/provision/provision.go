@@ -43,6 +43,10 @@ type Target struct {
 	// FolderUID and FolderTitle name the folder the dashboards go in: it is
 	// created when missing, and its title is updated when it differs.
 	FolderUID, FolderTitle string
+	// RewriteSecrets writes every datasource that has SecureJSONData even
+	// when nothing else differs: after rotating a password, since Grafana
+	// never returns secrets to compare.
+	RewriteSecrets bool
 	// HTTPClient, optional, carries TLS settings and timeouts; the default
 	// is a client with a 30s timeout over http.DefaultTransport.
 	HTTPClient *http.Client
@@ -100,7 +104,8 @@ type Result struct {
 // a key of SecureJSONData is not set in Grafana (secureJsonFields). Grafana
 // never returns secret values, so a changed secret value alone is not
 // detected: the datasource is then reported Unchanged and not written (this
-// keeps a second push free of writes). When a datasource is written, all of
+// keeps a second push free of writes) unless Target.RewriteSecrets is set.
+// When a datasource is written, all of
 // SecureJSONData is sent; secrets Grafana holds under other keys are kept.
 //
 // Dashboards: read by UID, created when missing; otherwise the stored model
@@ -123,6 +128,7 @@ func Push(ctx context.Context, t Target, ds []Datasource, dbs []Dashboard) (Resu
 	if err != nil {
 		return res, err
 	}
+	p.rewriteSecrets = t.RewriteSecrets
 	if res.Folder, err = p.folder(t.FolderUID, t.FolderTitle); err != nil {
 		return res, err
 	}
@@ -190,6 +196,8 @@ type pusher struct {
 	api  *goapi.GrafanaHTTPAPI
 	base string   // Target.URL without credentials, for errors
 	hide []string // the token and secret values, cut out of every error
+
+	rewriteSecrets bool // Target.RewriteSecrets
 
 	// last is the last HTTP response's status and, for an error status,
 	// its body (read ahead, so Grafana's message outlives the connection).
@@ -402,7 +410,7 @@ func (p *pusher) datasource(d Datasource) (string, error) {
 	same := cur.Name == d.Name && cur.Type == d.Type && cur.URL == d.URL && string(cur.Access) == access &&
 		sameJSON(cur.JSONData, d.JSONData)
 	for k := range d.SecureJSONData {
-		same = same && cur.SecureJSONFields[k]
+		same = same && cur.SecureJSONFields[k] && !p.rewriteSecrets
 	}
 	if same {
 		return Unchanged, nil
