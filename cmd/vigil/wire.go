@@ -95,6 +95,12 @@ func kafkaClients(k config.Kafka) (*kafka.Dialer, *kafka.Transport, error) {
 
 // openClickHouse connects with the clickhouse section.
 func openClickHouse(ctx context.Context, c config.ClickHouse, getenv func(string) (string, bool)) (driver.Conn, error) {
+	return openClickHouseIn(ctx, c, getenv, "")
+}
+
+// openClickHouseIn connects with the clickhouse section and db as the
+// default database (for the named queries' unqualified tables).
+func openClickHouseIn(ctx context.Context, c config.ClickHouse, getenv func(string) (string, bool), db string) (driver.Conn, error) {
 	pw, err := c.Password(getenv)
 	if err != nil {
 		return nil, err
@@ -105,7 +111,7 @@ func openClickHouse(ctx context.Context, c config.ClickHouse, getenv func(string
 	}
 	return chschema.Open(ctx, chschema.ConnOptions{
 		Addr: c.Addr, Username: c.Username, Password: pw, DialTimeout: c.DialTimeout,
-		ReadTimeout: c.ReadTimeout, MaxOpenConns: c.MaxOpenConns, Compression: c.Compression, TLS: tc,
+		ReadTimeout: c.ReadTimeout, MaxOpenConns: c.MaxOpenConns, Compression: c.Compression, TLS: tc, Database: db,
 	})
 }
 

@@ -20,14 +20,19 @@ type ConnOptions struct {
 	MaxOpenConns int
 	Compression  string // none, lz4 or zstd
 	TLS          *tls.Config
+	// Database, when set, is the connection's default database, for
+	// queries with unqualified table names (schemas/queries); vigil's own
+	// queries qualify every table and leave it empty.
+	Database string
 }
 
-// Open connects and pings ClickHouse. The connection has no default
-// database: vigil qualifies every table with its database name.
+// Open connects and pings ClickHouse. Unless o.Database is set the
+// connection has no default database: vigil qualifies every table with its
+// database name.
 func Open(ctx context.Context, o ConnOptions) (driver.Conn, error) {
 	opts := &chgo.Options{
 		Addr:             o.Addr,
-		Auth:             chgo.Auth{Username: o.Username, Password: o.Password},
+		Auth:             chgo.Auth{Username: o.Username, Password: o.Password, Database: o.Database},
 		DialTimeout:      o.DialTimeout,
 		ReadTimeout:      o.ReadTimeout,
 		MaxOpenConns:     o.MaxOpenConns,
