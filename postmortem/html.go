@@ -35,15 +35,19 @@ func (inc Incident) charts() ([]Chart, error) {
 		i := int(t.Sub(steps[0]) / step)
 		return min(max(i, 0), len(steps)-1)
 	}
+	layout := "15:04"
+	if step < time.Minute {
+		layout = "15:04:05"
+	}
 	labels := make([]string, len(steps))
 	for i, t := range steps {
-		labels[i] = t.Format("15:04")
+		labels[i] = t.Format(layout)
 	}
-	pm := inc.PerMinute
+	pm := inc.OverTime
 	byType := map[string][]float64{}
 	failed, logins := make([]float64, len(steps)), make([]float64, len(steps))
 	for _, r := range pm.Rows {
-		typ, i, n := Text(r[pm.Col("type")]), index(tm(r[pm.Col("minute")])), f64(r[pm.Col("events")])
+		typ, i, n := Text(r[pm.Col("type")]), index(tm(r[pm.Col("step_start")])), f64(r[pm.Col("events")])
 		if byType[typ] == nil {
 			byType[typ] = make([]float64, len(steps))
 		}

@@ -27,8 +27,9 @@ type IncidentOptions struct {
 	SLOs []slo.Spec
 	// Top is how many sources and revocations to list; 0 means 10.
 	Top int
-	// Step is the charts' resolution; 0 picks one that gives at most 120
-	// points, at least a minute.
+	// Step is the charts' resolution; 0 picks the smallest of 1s, 5s, 10s,
+	// 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 6h, 1d that gives at most 120
+	// points.
 	Step time.Duration
 }
 
@@ -52,7 +53,7 @@ type Incident struct {
 	TopIPs               Table `json:"top_ips"`
 	TopASNs              Table `json:"top_asns"`
 	TopCountries         Table `json:"top_countries"`
-	PerMinute            Table `json:"events_per_minute"`
+	OverTime             Table `json:"events_over_time"`
 	// SLOs are the exact SLO figures over the window; Burn their burn
 	// rate per Step.
 	SLOs slo.Report       `json:"slos"`
@@ -137,7 +138,7 @@ func BuildIncident(ctx context.Context, conn driver.Conn, o IncidentOptions) (In
 		o.Top = 10
 	}
 	if o.Step <= 0 {
-		o.Step = max(time.Minute, (o.To.Sub(o.From) / 120).Round(time.Minute))
+		o.Step = pickStep(o.To.Sub(o.From))
 	}
 	inc := Incident{From: o.From.UTC(), To: o.To.UTC(), Tenant: o.Tenant, Step: o.Step}
 	window := map[string]string{"from": o.From.UTC().Format(time.RFC3339), "to": o.To.UTC().Format(time.RFC3339)}
@@ -164,7 +165,7 @@ func BuildIncident(ctx context.Context, conn driver.Conn, o IncidentOptions) (In
 		{&inc.TopIPs, "top_failed_login_sources", with("by", "ip", "tenant", o.Tenant, "limit", top)},
 		{&inc.TopASNs, "top_failed_login_sources", with("by", "asn", "tenant", o.Tenant, "limit", top)},
 		{&inc.TopCountries, "top_failed_login_sources", with("by", "country", "tenant", o.Tenant, "limit", top)},
-		{&inc.PerMinute, "events_per_minute", with("tenant", o.Tenant)},
+		{&inc.OverTime, "events_over_time", with("tenant", o.Tenant, "step_s", strconv.Itoa(int(o.Step/time.Second)))},
 	} {
 		t, err := Run(ctx, conn, r.name, r.params)
 		if err != nil {
@@ -185,6 +186,17 @@ func BuildIncident(ctx context.Context, conn driver.Conn, o IncidentOptions) (In
 	inc.count()
 	inc.moments()
 	return inc, nil
+}
+
+// pickStep is the smallest round step giving at most 120 points over d.
+func pickStep(d time.Duration) time.Duration {
+	for _, s := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+		time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 6 * time.Hour} {
+		if d/s <= 120 {
+			return s
+		}
+	}
+	return 24 * time.Hour
 }
 
 func u64(v any) uint64 {

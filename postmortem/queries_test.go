@@ -67,7 +67,7 @@ func TestNamedQueries(t *testing.T) {
 		{"anomaly_users_theft", "anomaly_users", map[string]string{"anomaly": "an_replay_other_client"}},
 		{"top_failed_login_sources_ip", "top_failed_login_sources", map[string]string{"by": "ip", "from": from, "to": to, "tenant": "", "limit": "5"}},
 		{"top_failed_login_sources_country", "top_failed_login_sources", map[string]string{"by": "country", "from": from, "to": to, "tenant": "", "limit": "5"}},
-		{"events_per_minute", "events_per_minute", map[string]string{"from": from, "to": to, "tenant": "acme"}},
+		{"events_over_time", "events_over_time", map[string]string{"from": from, "to": to, "tenant": "acme", "step_s": "60"}},
 		{"dead_letters", "dead_letters", map[string]string{"from": from, "to": to}},
 		{"affected_subjects", "affected_subjects", map[string]string{"from": from, "to": to, "tenant": ""}},
 	}

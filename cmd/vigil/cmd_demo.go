@@ -20,6 +20,7 @@ import (
 	"github.com/vigilhq/vigil/internal/config"
 	"github.com/vigilhq/vigil/internal/localkafka"
 	"github.com/vigilhq/vigil/internal/telemetry"
+	"github.com/vigilhq/vigil/postmortem"
 	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/sim"
 	"github.com/vigilhq/vigil/sim/score"
@@ -33,7 +34,7 @@ func cmdDemo() command {
 Usage:
   vigil demo [--duration 45s] [--rate 20000] [--users 20000] [--scenario a,b,…|all]
              [--seed 1] [--linger 5s] [--clickhouse ADDR] [--partitions 4]
-             [--admin ADDR] [--keep] [--hold]
+             [--admin ADDR] [--keep] [--hold] [--report DIR]
 
 One command, no setup: starts an in-process Kafka (kfake, on a loopback
 TCP port), a private clickhouse-server in a temporary directory (or uses
@@ -44,8 +45,10 @@ the service fails to enforce, a credential-stuffing wave and a reconnect
 storm (1 in 200 messages is invalid, to show the dead-letter path). It
 prints live progress, then a summary read back from ClickHouse that checks
 nothing was lost, the scorecard (` + "`vigil score`" + `), the exact SLO report
-over the run (` + "`vigil slo report`" + `), and the commands to query what
-it stored.
+over the run (` + "`vigil slo report`" + `), the incident report over the run
+(` + "`vigil incident`" + `: its timeline printed, the whole report written to
+--report DIR as incident.md and incident.html), and the commands to query
+what it stored.
 
 Examples:
   vigil demo
@@ -65,6 +68,7 @@ Examples:
 		keep := fs.Bool("keep", false, "keep the ClickHouse data and the truth file in .vigil-demo/ afterwards")
 		admin := fs.String("admin", "127.0.0.1:9464", "admin listen address (/metrics, /readyz); falls back to a free port if busy")
 		linger := fs.Duration("linger", 5*time.Second, "after everything is stored, wait this long for late detections and revocations before scoring")
+		report := fs.String("report", ".vigil-demo", "directory to write the incident report over the run to (incident.md, incident.html)")
 		hold := fs.Bool("hold", false, "after the summary, keep everything running (Ctrl-C to stop) to explore with clickhouse-client, kcat and /metrics")
 		if done, err := parseFlags(fs, args); done {
 			return err
@@ -73,7 +77,7 @@ Examples:
 			return errUsage("--rate, --users, --partitions and --duration must be positive")
 		}
 		return runDemo(ctx, env, demoOptions{duration: *duration, rate: *rate, users: *users, scenarios: *scenarios, chAddr: *chAddr,
-			partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold, linger: *linger})
+			partitions: *partitions, seed: *seed, keep: *keep, admin: *admin, hold: *hold, linger: *linger, report: *report})
 	}
 	return c
 }
@@ -90,6 +94,7 @@ type demoOptions struct {
 	admin      string
 	hold       bool
 	linger     time.Duration
+	report     string
 }
 
 func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
@@ -306,6 +311,9 @@ func runDemo(ctx context.Context, env *cmdEnv, o demoOptions) error {
 	if err := demoSLOs(ctx, env, p, simCfg.Start, simCfg.Start.Add(simCfg.Duration)); err != nil {
 		return err
 	}
+	if err := demoIncident(ctx, env, &cfg, o.report, simCfg.Start.Add(-time.Second), time.Now().Add(time.Second)); err != nil {
+		return err
+	}
 	_, port, _ := net.SplitHostPort(addr)
 	say("\nexplore:")
 	say("  clickhouse-client --port %s -d vigil_demo -q 'SELECT type, count() FROM events FINAL GROUP BY type'", port)
@@ -354,6 +362,42 @@ func demoSLOs(ctx context.Context, env *cmdEnv, p *pipeline, from, to time.Time)
 	}
 	fmt.Fprintf(env.stdout, "\nSLOs over the run (vigil slo report: exact, from ClickHouse)\n")
 	return rep.WriteTable(env.stdout, false)
+}
+
+// demoIncident writes the incident report over the run (vigil incident)
+// to dir as incident.md and incident.html and prints its timeline.
+func demoIncident(ctx context.Context, env *cmdEnv, cfg *config.Config, dir string, from, to time.Time) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	conn, err := openClickHouseIn(ctx, cfg.ClickHouse, env.getenv, cfg.ClickHouse.Database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	from, to = from.UTC().Truncate(time.Second), to.UTC().Truncate(time.Second)
+	inc, err := postmortem.BuildIncident(ctx, conn, postmortem.IncidentOptions{From: from, To: to, Database: cfg.ClickHouse.Database, SLOs: slo.Defaults()})
+	if err != nil {
+		return err
+	}
+	md, html := filepath.Join(dir, "incident.md"), filepath.Join(dir, "incident.html")
+	quiet := &cmdEnv{stdout: io.Discard, stderr: env.stderr, getenv: env.getenv}
+	for _, path := range []string{md, html} {
+		if err := writeReport(inc, path, 10, quiet); err != nil {
+			return err
+		}
+	}
+	out := env.stdout
+	fmt.Fprintf(out, "\nincident report (vigil incident --from %s --to %s): %s, %s\n  %s\n",
+		from.Format(time.RFC3339), to.Format(time.RFC3339), md, html, inc.Headline())
+	for i, m := range inc.Moments {
+		if i == 20 {
+			fmt.Fprintf(out, "  … %d more in the report\n", len(inc.Moments)-i)
+			break
+		}
+		fmt.Fprintf(out, "  %s  %s\n", m.Time.Format("15:04:05.000"), m.What)
+	}
+	return nil
 }
 
 // dlqMixer passes the simulator's messages on and mixes in one invalid

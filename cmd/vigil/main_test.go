@@ -39,7 +39,7 @@ func TestHelpListsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []string{"run", "migrate", "demo", "config", "version", "simulate", "score", "rules", "slo", "backtest", "revoke", "dashboards"} {
+	for _, c := range []string{"run", "migrate", "demo", "config", "version", "simulate", "score", "rules", "slo", "backtest", "revoke", "dashboards", "timeline", "incident", "query"} {
 		if !strings.Contains(out, "\n  "+c+" ") {
 			t.Errorf("--help does not list %q:\n%s", c, out)
 		}
@@ -48,7 +48,7 @@ func TestHelpListsCommands(t *testing.T) {
 	if exitCode(err) != 2 {
 		t.Errorf("unknown command: exit %d (%v), want 2", exitCode(err), err)
 	}
-	for _, c := range []string{"run", "migrate", "demo", "version", "simulate", "score", "rules", "slo", "backtest", "revoke", "dashboards"} {
+	for _, c := range []string{"run", "migrate", "demo", "version", "simulate", "score", "rules", "slo", "backtest", "revoke", "dashboards", "timeline", "incident", "query"} {
 		out, _, err := run(t, nil, c, "--help")
 		if err != nil || !strings.Contains(out, "Examples:") {
 			t.Errorf("%s --help: err %v, output lacks examples:\n%s", c, err, out)

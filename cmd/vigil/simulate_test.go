@@ -191,15 +191,39 @@ func TestSimulateThenScore(t *testing.T) {
 // produced is stored exactly once and it prints the scorecard.
 func TestDemo(t *testing.T) {
 	srv := testenv.ClickHouse(t)
-	out, _, err := run(t, nil, "demo", "--clickhouse", srv.Addr(), "--duration", "6s", "--rate", "3000", "--users", "2000", "--admin", "127.0.0.1:0")
+	report := t.TempDir()
+	out, _, err := run(t, nil, "demo", "--clickhouse", srv.Addr(), "--duration", "6s", "--rate", "3000", "--users", "2000", "--admin", "127.0.0.1:0", "--report", report)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	for _, want := range []string{"ok: every message is in ClickHouse exactly once", "scorecard", "token_theft_replay", "credential_stuffing", "reconnect_storm",
-		"SLOs over the run", "validation-success"} {
+		"SLOs over the run", "validation-success", "incident report (vigil incident --from"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	checkDemoReport(t, report)
+}
+
+// checkDemoReport: the demo wrote the incident report over its run, in
+// Markdown and in HTML with its charts.
+func checkDemoReport(t *testing.T, dir string) {
+	t.Helper()
+	md, err := os.ReadFile(filepath.Join(dir, "incident.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "incident.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Incident report", "## What vigil found", "Session hijack", "revoke_session"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("incident.md lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(page), "<svg"); n != 3 {
+		t.Errorf("incident.html has %d charts, want 3", n)
 	}
 }
 
