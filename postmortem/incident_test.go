@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/postmortem"
+	"github.com/vigilhq/vigil/postmortem/fixture"
 	"github.com/vigilhq/vigil/slo"
 )
 
@@ -18,12 +19,12 @@ import (
 // kind in each format against golden files, with the gap and the
 // token-reuse classifications visible.
 func TestTimeline(t *testing.T) {
-	fx := loadFixture(t)
+	fx := fixture.Load(t)
 	win := func(kind, subject string) postmortem.TimelineOptions {
-		return postmortem.TimelineOptions{Kind: kind, Subject: subject, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}
+		return postmortem.TimelineOptions{Kind: kind, Subject: subject, From: fixture.T0.Add(-time.Hour), To: fixture.T0.Add(time.Hour)}
 	}
 	for _, c := range []struct{ kind, subject string }{{"family", "f1"}, {"session", "s1"}, {"user", "u4"}, {"ip", "203.0.113.50"}, {"session", "s9"}} {
-		es, err := postmortem.Timeline(context.Background(), fx.conn, win(c.kind, c.subject))
+		es, err := postmortem.Timeline(context.Background(), fx.Conn, win(c.kind, c.subject))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +40,7 @@ func TestTimeline(t *testing.T) {
 		}
 	}
 
-	es, err := postmortem.Timeline(context.Background(), fx.conn, win("family", "f1"))
+	es, err := postmortem.Timeline(context.Background(), fx.Conn, win("family", "f1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,16 +67,16 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("%d gaps marked in f1's timeline, want 1 (the 19 minutes before the replay)", gaps)
 	}
 	for _, bad := range []postmortem.TimelineOptions{
-		{Kind: "device", Subject: "x", From: t0, To: t0.Add(time.Hour)},
-		{Kind: "session", Subject: "", From: t0, To: t0.Add(time.Hour)},
-		{Kind: "session", Subject: "s1", From: t0, To: t0},
+		{Kind: "device", Subject: "x", From: fixture.T0, To: fixture.T0.Add(time.Hour)},
+		{Kind: "session", Subject: "", From: fixture.T0, To: fixture.T0.Add(time.Hour)},
+		{Kind: "session", Subject: "s1", From: fixture.T0, To: fixture.T0},
 	} {
-		if _, err := postmortem.Timeline(context.Background(), fx.conn, bad); err == nil {
+		if _, err := postmortem.Timeline(context.Background(), fx.Conn, bad); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
 	// Hostile ids are bound, never spliced: they find nothing.
-	es, err = postmortem.Timeline(context.Background(), fx.conn, win("session", `s1' OR 1=1 --\'`))
+	es, err = postmortem.Timeline(context.Background(), fx.Conn, win("session", `s1' OR 1=1 --\'`))
 	if err != nil || len(es) != 0 {
 		t.Errorf("a hostile id: %d entries, %v; want none and no error", len(es), err)
 	}
@@ -85,9 +86,9 @@ func TestTimeline(t *testing.T) {
 // report of the fixture's window against a golden file; the HTML report
 // self-contained, with three well-formed SVG charts.
 func TestIncident(t *testing.T) {
-	fx := loadFixture(t)
-	inc, err := postmortem.BuildIncident(context.Background(), fx.conn, postmortem.IncidentOptions{
-		From: t0.Add(-5 * time.Minute), To: t0.Add(40 * time.Minute), Database: fx.db, SLOs: slo.Defaults(),
+	fx := fixture.Load(t)
+	inc, err := postmortem.BuildIncident(context.Background(), fx.Conn, postmortem.IncidentOptions{
+		From: fixture.T0.Add(-5 * time.Minute), To: fixture.T0.Add(40 * time.Minute), Database: fx.DB, SLOs: slo.Defaults(),
 	})
 	if err != nil {
 		t.Fatal(err)

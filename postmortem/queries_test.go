@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/postmortem"
+	"github.com/vigilhq/vigil/postmortem/fixture"
 	"github.com/vigilhq/vigil/schemas/queries"
 )
 
@@ -48,7 +49,7 @@ const (
 // named query, its parameters bound, returns the expected rows on the
 // fixture (golden files in testdata/queries/). Every query is covered.
 func TestNamedQueries(t *testing.T) {
-	fx := loadFixture(t)
+	fx := fixture.Load(t)
 	cases := []struct {
 		name, query string
 		params      map[string]string
@@ -74,7 +75,7 @@ func TestNamedQueries(t *testing.T) {
 	covered := map[string]bool{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tab, err := postmortem.Run(context.Background(), fx.conn, c.query, c.params)
+			tab, err := postmortem.Run(context.Background(), fx.Conn, c.query, c.params)
 			if err != nil {
 				t.Fatal(err)
 			}
