@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -70,7 +71,8 @@ func (inc Incident) charts() ([]Chart, error) {
 			return nil
 		}
 		p, err := charts.LineRender(values, charts.SVGOutputOptionFunc(), charts.DimensionsOptionFunc(960, 320),
-			charts.XAxisLabelsOptionFunc(labels), charts.LegendLabelsOptionFunc(names))
+			charts.XAxisOptionFunc(charts.XAxisOption{Labels: labels, Unit: math.Ceil(float64(len(labels)) / 8)}),
+			charts.LegendLabelsOptionFunc(names))
 		if err != nil {
 			return fmt.Errorf("postmortem: chart %q: %w", title, err)
 		}
