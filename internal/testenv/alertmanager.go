@@ -155,9 +155,12 @@ func (w *Webhook) Notifications() []Notification {
 
 // AlertmanagerConfig rewrites an Alertmanager configuration for a test:
 // every webhook URL's scheme and host become the webhook's (the path, which
-// names the receiver, stays), and every group_wait and group_interval
-// becomes wait, so notifications come at test speed (repeat_interval
-// stays: a repeat is a second notification).
+// names the receiver, stays), every group_wait becomes wait and every
+// group_interval 5 × wait (at least 5 s), so notifications come at test
+// speed (repeat_interval stays: a repeat is a second notification).
+// Alertmanager bounds each notification attempt by the group_interval: at
+// 1 s, a webhook slowed by a loaded machine times out after receiving the
+// notification, and the retry delivers it twice.
 func AlertmanagerConfig(t testing.TB, path string, hook *Webhook, wait time.Duration) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -181,9 +184,10 @@ func AlertmanagerConfig(t testing.TB, path string, hook *Webhook, wait time.Dura
 				prefix := strings.SplitN(line, "url:", 2)[0]
 				line = prefix + "url: " + hook.URL + p
 			}
-		case strings.HasPrefix(trimmed, "group_wait:"), strings.HasPrefix(trimmed, "group_interval:"):
-			key := strings.SplitN(trimmed, ":", 2)[0]
-			line = fmt.Sprintf("%s%s: %s", indent, key, wait)
+		case strings.HasPrefix(trimmed, "group_wait:"):
+			line = fmt.Sprintf("%sgroup_wait: %s", indent, wait)
+		case strings.HasPrefix(trimmed, "group_interval:"):
+			line = fmt.Sprintf("%sgroup_interval: %s", indent, max(5*wait, 5*time.Second))
 		}
 		lines = append(lines, line)
 	}
