@@ -27,6 +27,10 @@ type IncidentOptions struct {
 	SLOs []slo.Spec
 	// Top is how many sources and revocations to list; 0 means 10.
 	Top int
+	// Grace is the propagation allowance after a revocation before a
+	// successful validation counts as the revocation not enforced; 0 means
+	// 5s (the use_after_revocation detector's default).
+	Grace time.Duration
 	// Step is the charts' resolution; 0 picks the smallest of 1s, 5s, 10s,
 	// 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 6h, 1d that gives at most 120
 	// points.
@@ -35,9 +39,12 @@ type IncidentOptions struct {
 
 // Incident is a report a postmortem can start from.
 type Incident struct {
+	// From and To are the window; Tenant the tenant it is limited to ("" all).
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 	Tenant string    `json:"tenant"`
+	// Grace is the allowance behind ValidAfterRevocation.
+	Grace time.Duration `json:"grace_ns"`
 	// Findings are the anomalies by detector and kind, named for people.
 	Findings []Finding `json:"findings"`
 	// Moments are the main events in time order.
@@ -58,18 +65,28 @@ type Incident struct {
 	// rate per Step.
 	SLOs slo.Report       `json:"slos"`
 	Burn []slo.BurnSeries `json:"burn"`
-	Step time.Duration    `json:"step_ns"`
+	// Step is the charts' and Burn's resolution.
+	Step time.Duration `json:"step_ns"`
 	// Counts sums up the window.
 	Counts Counts `json:"counts"`
 }
 
 // Counts are the report's headline figures.
 type Counts struct {
-	Events, Failures, DeadLetters                uint64
-	Anomalies                                    uint64
-	Revoked, Suppressed, Failed, DryRun          uint64
+	// Events and Failures are the window's stored events and failed ones;
+	// DeadLetters the refused messages (all tenants: dead letters have none).
+	Events, Failures, DeadLetters uint64
+	// Anomalies are the anomalies whose first offending event is in the window.
+	Anomalies uint64
+	// Revoked, Suppressed, Failed and DryRun count the revocation decisions
+	// by final outcome.
+	Revoked, Suppressed, Failed, DryRun uint64
+	// UsersAffected, SessionsAffected and IPsAffected count the distinct
+	// subjects the anomalies named.
 	UsersAffected, SessionsAffected, IPsAffected uint64
-	ValidAfterRevocation                         uint64
+	// ValidAfterRevocation counts the sessions still validated after their
+	// revocation and its grace.
+	ValidAfterRevocation uint64
 }
 
 // Finding is one kind of anomaly found in the window.
@@ -94,8 +111,10 @@ type Finding struct {
 
 // Moment is one line of the report's timeline.
 type Moment struct {
+	// Time is when it happened (UTC).
 	Time time.Time `json:"time"`
-	What string    `json:"what"`
+	// What says what happened, for people.
+	What string `json:"what"`
 }
 
 // names says what each detector/kind is, for people.
@@ -140,7 +159,11 @@ func BuildIncident(ctx context.Context, conn driver.Conn, o IncidentOptions) (In
 	if o.Step <= 0 {
 		o.Step = pickStep(o.To.Sub(o.From))
 	}
-	inc := Incident{From: o.From.UTC(), To: o.To.UTC(), Tenant: o.Tenant, Step: o.Step}
+	o.Step = max(o.Step.Truncate(time.Second), time.Second)
+	if o.Grace <= 0 {
+		o.Grace = 5 * time.Second
+	}
+	inc := Incident{From: o.From.UTC(), To: o.To.UTC(), Tenant: o.Tenant, Step: o.Step, Grace: o.Grace}
 	window := map[string]string{"from": o.From.UTC().Format(time.RFC3339), "to": o.To.UTC().Format(time.RFC3339)}
 	with := func(extra ...string) map[string]string {
 		m := map[string]string{"from": window["from"], "to": window["to"]}
@@ -159,7 +182,7 @@ func BuildIncident(ctx context.Context, conn driver.Conn, o IncidentOptions) (In
 		{&inc.Anomalies, "incident_anomalies", with("tenant", o.Tenant)},
 		{&inc.BlastRadius, "revocation_blast_radius", with("tenant", o.Tenant)},
 		{&inc.Revocations, "revocations", with("tenant", o.Tenant)},
-		{&inc.ValidAfterRevocation, "valid_after_revocation", with("grace_ms", "5000")},
+		{&inc.ValidAfterRevocation, "valid_after_revocation", with("tenant", o.Tenant, "grace_ms", strconv.FormatInt(o.Grace.Milliseconds(), 10))},
 		{&inc.Affected, "affected_subjects", with("tenant", o.Tenant)},
 		{&inc.DeadLetters, "dead_letters", with()},
 		{&inc.TopIPs, "top_failed_login_sources", with("by", "ip", "tenant", o.Tenant, "limit", top)},
@@ -292,7 +315,7 @@ func (inc *Incident) moments() {
 		}
 	}
 	for _, f := range inc.Findings {
-		add(f.FirstEvent, "%s starts (%s/%s): %d anomal%s, first detected after %s", f.Name, f.Detector, f.Kind, f.Count, plural(f.Count, "y", "ies"), ms(f.DetectP50))
+		add(f.FirstEvent, "%s starts (%s/%s): %d anomal%s, detected in %s (median)", f.Name, f.Detector, f.Kind, f.Count, plural(f.Count, "y", "ies"), ms(f.DetectP50))
 	}
 	rv := inc.Revocations
 	var first, last []any
@@ -318,7 +341,8 @@ func (inc *Incident) moments() {
 	}
 	va := inc.ValidAfterRevocation
 	for _, r := range va.Rows {
-		add(tm(r[va.Col("first_valid_after")]), "session %s still valid %s ms after its revocation", Text(r[va.Col("session_id")]), Text(r[va.Col("after_ms")]))
+		add(tm(r[va.Col("first_valid_after")]), "session %s still valid %s ms after its revocation (%s validation%s after it)", Text(r[va.Col("session_id")]), Text(r[va.Col("after_ms")]),
+			Text(r[va.Col("validations_after")]), plural(u64(r[va.Col("validations_after")]), "", "s"))
 	}
 	var dlq time.Time
 	for _, r := range inc.DeadLetters.Rows {
@@ -380,10 +404,11 @@ func (inc Incident) Headline() string {
 	if c.Suppressed+c.Failed+c.DryRun > 0 {
 		fmt.Fprintf(&b, " (%d suppressed by guardrails, %d failed, %d dry-run)", c.Suppressed, c.Failed, c.DryRun)
 	}
-	fmt.Fprintf(&b, "; %d users, %d sessions and %d addresses named by anomalies", c.UsersAffected, c.SessionsAffected, c.IPsAffected)
+	fmt.Fprintf(&b, "; %d user%s, %d session%s and %d address%s named by anomalies", c.UsersAffected, plural(c.UsersAffected, "", "s"),
+		c.SessionsAffected, plural(c.SessionsAffected, "", "s"), c.IPsAffected, plural(c.IPsAffected, "", "es"))
 	if c.ValidAfterRevocation > 0 {
 		fmt.Fprintf(&b, "; %d session%s still valid after revocation", c.ValidAfterRevocation, plural(c.ValidAfterRevocation, "", "s"))
 	}
-	fmt.Fprintf(&b, "; %d dead letters.", c.DeadLetters)
+	fmt.Fprintf(&b, "; %d dead letter%s.", c.DeadLetters, plural(c.DeadLetters, "", "s"))
 	return b.String()
 }

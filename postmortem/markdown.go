@@ -33,7 +33,7 @@ func (inc Incident) sections(top int) []section {
 	out = append(out, tableSection("revocations", "Revocations", "vigil's revocation decisions by action, scope and outcome (or the guardrail that stopped them): whom they reached and the time from the first offending event to the session service's acknowledgement.", inc.BlastRadius, 0))
 	out = append(out, tableSection("revocation-list", "Revocations, one by one", fmt.Sprintf("The first %d decisions in time order.", top), inc.Revocations, top))
 	if len(inc.ValidAfterRevocation.Rows) > 0 {
-		out = append(out, tableSection("valid-after-revocation", "Sessions still valid after revocation", "Successful validations more than 5 s after the session's revocation: revocations the session service did not enforce.", inc.ValidAfterRevocation, top))
+		out = append(out, tableSection("valid-after-revocation", "Sessions still valid after revocation", fmt.Sprintf("Successful validations more than %s after the session's revocation: revocations the session service did not enforce.", inc.Grace), inc.ValidAfterRevocation, top))
 	}
 	if len(inc.SLOs.SLOs) > 0 {
 		s := section{ID: "slos", Title: "SLOs", Query: "vigil slo report",
@@ -60,7 +60,7 @@ func (inc Incident) sections(top int) []section {
 	out = append(out, tableSection("top-asns", "Failed logins by network (ASN)", "", inc.TopASNs, top))
 	out = append(out, tableSection("top-countries", "Failed logins by country", "", inc.TopCountries, top))
 	out = append(out, tableSection("affected", "Users, sessions and addresses affected", fmt.Sprintf("Subjects the anomalies named (the first %d), and whether vigil revoked them.", 3*top), inc.Affected, 3*top))
-	out = append(out, tableSection("dead-letters", "Dead letters", "Messages vigil refused, by reason.", inc.DeadLetters, 0))
+	out = append(out, tableSection("dead-letters", "Dead letters", "Messages vigil refused, by reason (all tenants: a refused message has none).", inc.DeadLetters, 0))
 	return out
 }
 

@@ -143,7 +143,7 @@ func (t Table) Write(w io.Writer, format string) error {
 			return err
 		}
 		for _, r := range t.Rows {
-			if err := cw.Write(texts(r)); err != nil {
+			if err := cw.Write(csvSafe(texts(r))); err != nil {
 				return err
 			}
 		}
@@ -178,15 +178,28 @@ func textRows(rs [][]any) [][]string {
 	return out
 }
 
-// oneLine keeps a table row on one line: tabs and newlines become spaces.
+// oneLine keeps a table row on one line and free of terminal escapes:
+// tabs, newlines and other control characters become spaces.
 func oneLine(ss []string) []string {
 	for i, s := range ss {
 		ss[i] = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 				return ' '
 			}
 			return r
 		}, s)
+	}
+	return ss
+}
+
+// csvSafe keeps spreadsheet programs from reading a cell as a formula: a
+// cell starting with = + - @ (or a tab or carriage return) gets a leading
+// apostrophe. Event fields come from clients and may be hostile.
+func csvSafe(ss []string) []string {
+	for i, s := range ss {
+		if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+			ss[i] = "'" + s
+		}
 	}
 	return ss
 }
@@ -197,12 +210,17 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// mdEscaper keeps cell text from becoming HTML, code or links in a
+// Markdown renderer.
+var mdEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "\\`", "[", "\\[", "]", "\\]")
+
 // writeMarkdownTable writes a GitHub-flavoured Markdown table, escaping
 // pipes and keeping each cell on one line.
 func writeMarkdownTable(w io.Writer, cols []string, rows [][]string) error {
 	esc := func(s string) string {
 		s = strings.ReplaceAll(s, `\`, `\\`)
 		s = strings.ReplaceAll(s, "|", `\|`)
+		s = mdEscaper.Replace(s)
 		return strings.Join(oneLine([]string{s}), "")
 	}
 	var b strings.Builder

@@ -15,7 +15,7 @@ import (
 	"github.com/vigilhq/vigil/schemas/queries"
 )
 
-// Subject kinds a timeline can follow.
+// Kinds are the subject kinds a timeline can follow.
 var Kinds = []string{"session", "family", "user", "ip"}
 
 // TimelineOptions says whose timeline to build and over which window.
@@ -65,8 +65,9 @@ type Entry struct {
 	// Reuse classifies a refresh that presented an already exchanged
 	// token: "theft: <kind>" when it is the offending event of a
 	// token_reuse anomaly, "after theft detected" when its family was
-	// already flagged, "benign: …" when the detector let it pass (the same
-	// client within the leeway), or "reported by the service".
+	// already flagged, "not flagged by the detector: …" (same or another
+	// client, how long after the first exchange) otherwise, or "reported by
+	// the service".
 	Reuse string `json:"reuse,omitempty"`
 }
 
@@ -133,7 +134,7 @@ func mark(es []Entry, gap time.Duration) {
 			}
 		}
 	}
-	exchanged := map[string]bool{} // family/parent token already exchanged
+	exchanged := map[string]*Entry{} // family/parent token → its first exchange
 	for i := range es {
 		e := &es[i]
 		if i > 0 {
@@ -153,14 +154,20 @@ func mark(es []Entry, gap time.Duration) {
 			k := e.FamilyID + "/" + e.ParentTokenID
 			if kind, ok := theft[key{e.TimeNS, e.FamilyID}]; ok {
 				e.Reuse = "theft: " + kind
-			} else if exchanged[k] {
+			} else if first := exchanged[k]; first != nil {
 				if t, ok := flagged[e.FamilyID]; ok && t <= e.TimeNS {
 					e.Reuse = "after theft detected"
 				} else {
-					e.Reuse = "benign: same client within the leeway"
+					client := "another client"
+					if first.IP == e.IP && first.UserAgent == e.UserAgent && first.DeviceID == e.DeviceID {
+						client = "same client"
+					}
+					e.Reuse = fmt.Sprintf("not flagged by the detector: %s, %s after the first exchange", client, human(time.Duration(e.TimeNS-first.TimeNS)))
 				}
 			}
-			exchanged[k] = true
+			if exchanged[k] == nil {
+				exchanged[k] = e
+			}
 		}
 	}
 }
@@ -179,9 +186,9 @@ func WriteTimeline(w io.Writer, es []Entry, format string) error {
 		_ = cw.Write([]string{"time", "time_ns", "source", "what", "result", "reason", "reuse", "session_id", "family_id", "user_id",
 			"ip", "country", "asn", "token_id", "parent_token_id", "device_id", "user_agent", "detail", "id", "since_previous_s", "gap_before"})
 		for _, e := range es {
-			_ = cw.Write([]string{e.Time.Format(time.RFC3339Nano), strconv.FormatInt(e.TimeNS, 10), e.Source, e.What, e.Result, e.Reason, e.Reuse,
+			_ = cw.Write(csvSafe([]string{e.Time.Format(time.RFC3339Nano), strconv.FormatInt(e.TimeNS, 10), e.Source, e.What, e.Result, e.Reason, e.Reuse,
 				e.SessionID, e.FamilyID, e.UserID, e.IP, e.Country, e.ASN, e.TokenID, e.ParentTokenID, e.DeviceID, e.UserAgent, e.Detail, e.ID,
-				strconv.FormatFloat(e.SincePrevious.Seconds(), 'f', -1, 64), strconv.FormatBool(e.GapBefore)})
+				strconv.FormatFloat(e.SincePrevious.Seconds(), 'f', -1, 64), strconv.FormatBool(e.GapBefore)}))
 		}
 		cw.Flush()
 		return cw.Error()

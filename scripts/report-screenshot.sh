@@ -19,7 +19,13 @@ if [ -z "$browser" ]; then
 	exit 1
 fi
 # A tall window shows the whole report; --no-sandbox because CI runs as root.
-"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
-	--window-size=1280,4000 --screenshot="$out" "file://$report" 2>/dev/null
-test -s "$out"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+rm -f "$out"
+if ! "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+	--window-size=1280,4000 --screenshot="$out" "file://$report" >"$log" 2>&1 || ! test -s "$out"; then
+	echo "$0: chromium made no screenshot:" >&2
+	cat "$log" >&2
+	exit 1
+fi
 echo "wrote $out"

@@ -22,7 +22,9 @@ type BurnPoint struct {
 
 // BurnSeries is one SLO's burn rate per step.
 type BurnSeries struct {
-	Name   string      `json:"name"`
+	// Name is the SLO's.
+	Name string `json:"name"`
+	// Points are the steps with events, in time order.
 	Points []BurnPoint `json:"points"`
 }
 

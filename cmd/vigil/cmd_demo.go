@@ -376,7 +376,8 @@ func demoIncident(ctx context.Context, env *cmdEnv, cfg *config.Config, dir stri
 	}
 	defer conn.Close()
 	from, to = from.UTC().Truncate(time.Second), to.UTC().Truncate(time.Second)
-	inc, err := postmortem.BuildIncident(ctx, conn, postmortem.IncidentOptions{From: from, To: to, Database: cfg.ClickHouse.Database, SLOs: slo.Defaults()})
+	inc, err := postmortem.BuildIncident(ctx, conn, postmortem.IncidentOptions{From: from, To: to, Database: cfg.ClickHouse.Database, SLOs: slo.Defaults(),
+		Grace: cfg.Detect.UseAfterRevocation.Grace})
 	if err != nil {
 		return err
 	}

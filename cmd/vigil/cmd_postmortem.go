@@ -138,7 +138,7 @@ Examples:
 				return err
 			}
 			inc, err := postmortem.BuildIncident(ctx, q.conn, postmortem.IncidentOptions{From: t1, To: t2, Tenant: *tenant,
-				Database: q.cfg.ClickHouse.Database, SLOs: specs, Top: *top})
+				Database: q.cfg.ClickHouse.Database, SLOs: specs, Top: *top, Grace: q.cfg.Detect.UseAfterRevocation.Grace})
 			if err != nil {
 				return err
 			}

@@ -243,6 +243,8 @@ func TestWindowDetectorsUnderSpeedup(t *testing.T) {
 	if stored == 0 || uint64(len(bt.Anomalies)) != stored {
 		t.Errorf("backtest raised %d anomalies, vigil run %d", len(bt.Anomalies), stored)
 	}
+	checkIncident(t, env, conn, db, "Credential-stuffing wave starts", "Password spraying starts", "Brute force on one account starts",
+		"Reconnect storm (logins surging after an outage) starts")
 }
 
 func deref(p *int) int {

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/vigilhq/vigil/postmortem/fixture"
 )
@@ -55,7 +59,7 @@ func TestPostmortemCommands(t *testing.T) {
 		{"query-list.txt", []string{"query", "--list"}},
 		{"query-ip_sightings.txt", []string{"query", "ip_sightings", "--param", "ip=203.0.113.9", "--param", "from=" + window[1], "--param", "to=" + window[3]}},
 		{"query-valid_after_revocation.csv", []string{"query", "valid_after_revocation", "--format", "csv",
-			"--param", "from=2026-11-20T14:00:00Z", "--param", "to=2026-11-20T15:00:00Z", "--param", "grace_ms=5000"}},
+			"--param", "from=2026-11-20T14:00:00Z", "--param", "to=2026-11-20T15:00:00Z", "--param", "grace_ms=5000", "--param", "tenant="}},
 	} {
 		out, errOut, err := run(t, env, c.args...)
 		if err != nil {
@@ -96,6 +100,30 @@ func TestPostmortemCommands(t *testing.T) {
 		_, _, err := run(t, env, c.args...)
 		if exitCode(err) != 2 || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("vigil %s: %v (exit %d), want a usage error with %q", strings.Join(c.args, " "), err, exitCode(err), c.want)
+		}
+	}
+}
+
+// checkIncident runs vigil incident over everything stored in db and
+// checks that its Markdown report (its timeline of main events) names
+// each of want.
+func checkIncident(t *testing.T, env map[string]string, conn driver.Conn, db string, want ...string) {
+	t.Helper()
+	var first, last time.Time
+	if err := conn.QueryRow(context.Background(), "SELECT min(time), max(time) FROM "+db+".events").Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, env, "incident", "--from", first.Add(-time.Minute).Format(time.RFC3339), "--to", last.Add(time.Minute).Format(time.RFC3339))
+	if err != nil {
+		t.Fatalf("incident: %v", err)
+	}
+	timeline := out
+	if i := strings.Index(out, "\n## What vigil found"); i > 0 {
+		timeline = out[:i]
+	}
+	for _, w := range want {
+		if !strings.Contains(timeline, w) {
+			t.Errorf("the incident report's timeline lacks %q:\n%s", w, timeline)
 		}
 	}
 }

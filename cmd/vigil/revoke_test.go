@@ -134,6 +134,11 @@ FROM %[3]s.events FINAL WHERE family_id = '%[1]s'`, fam, ip, db)
 		t.Fatal("no token_theft_replay family in the truth file: the dashboards cannot be checked")
 	}
 	t.Run("dashboards", func(t *testing.T) { checkDashboardQueries(t, srv, db, theft) })
+	t.Run("incident", func(t *testing.T) {
+		checkIncident(t, map[string]string{"VIGIL_CLICKHOUSE_ADDR": srv.Addr(), "VIGIL_CLICKHOUSE_DATABASE": db}, conn, db,
+			"Token theft: a rotated refresh token replayed from another client starts", "first revocation: revoke_family family fam_",
+			"Session hijack", "revoke_session")
+	})
 }
 
 func openTruth(path string) (truth.File, error) {

@@ -1,6 +1,7 @@
 -- The users, sessions, token families and addresses an incident window's
 -- anomalies named, with how many anomalies named each, the worst severity,
--- and whether vigil revoked it (a succeeded action on that subject).
+-- and whether vigil revoked it: a succeeded action of its own scope, of its
+-- family (for a session) or of its user (for all of them).
 -- {from:DateTime}   start of the window (inclusive)
 -- {to:DateTime}     end of the window (inclusive)
 -- {tenant:String}   one tenant, or '' for all
@@ -11,7 +12,8 @@ SELECT kind, subject, anomalies, max_severity, first_event,
               FROM actions FINAL
               ARRAY JOIN [('user', user_id), ('session', session_id), ('family', family_id)] AS s
               WHERE time >= {from:DateTime} AND status = 'succeeded' AND s.2 != ''
-                AND s.1 = scope
+                AND ({tenant:String} = '' OR tenant = {tenant:String})
+                AND (s.1 = scope OR (scope = 'family' AND s.1 = 'session') OR scope = 'user')
           ), 'yes', 'no') AS revoked
 FROM
 (

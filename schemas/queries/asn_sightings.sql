@@ -10,8 +10,8 @@ SELECT asn,
        uniqExactIf(id, type = 'login.failed') AS failed_logins,
        uniqExactIf(id, type = 'session.created') AS logins,
        uniqExact(ip) AS ips,
-       uniqExact(user_id) AS users,
-       arrayStringConcat(arraySort(groupUniqArray(country)), ',') AS countries
+       uniqExactIf(user_id, user_id != '') AS users,
+       arrayStringConcat(arraySort(groupUniqArrayIf(country, country != '')), ',') AS countries
 FROM events
 WHERE time >= {from:DateTime} AND time <= {to:DateTime} AND asn = {asn:UInt32}
 GROUP BY asn

@@ -10,10 +10,10 @@ SELECT ip,
        uniqExact(id) AS events,
        uniqExactIf(id, type = 'login.failed') AS failed_logins,
        uniqExactIf(id, type = 'session.created') AS logins,
-       uniqExact(user_id) AS users,
+       uniqExactIf(user_id, user_id != '') AS users,
        uniqExactIf(session_id, session_id != '') AS sessions,
        arrayStringConcat(arraySort(groupUniqArray(toString(asn))), ',') AS asns,
-       arrayStringConcat(arraySort(groupUniqArray(country)), ',') AS countries
+       arrayStringConcat(arraySort(groupUniqArrayIf(country, country != '')), ',') AS countries
 FROM events
 WHERE time >= {from:DateTime} AND time <= {to:DateTime}
   AND (type, time, id) IN

@@ -7,7 +7,7 @@
 -- {limit:UInt32}    how many to list
 SELECT multiIf({by:String} = 'ip', ip, {by:String} = 'asn', toString(asn), country) AS source,
        uniqExact(id) AS failed_logins,
-       uniqExact(user_id) AS users,
+       uniqExactIf(user_id, user_id != '') AS users,
        uniqExact(ip) AS ips,
        min(time) AS first,
        max(time) AS last

@@ -3,6 +3,7 @@
 -- i.e. a revocation the session service did not enforce.
 -- {from:DateTime}   start of the window (inclusive)
 -- {to:DateTime}     end of the window (inclusive)
+-- {tenant:String}   one tenant, or '' for all
 -- {grace_ms:UInt32} propagation allowance after a revocation, in milliseconds
 SELECT session_id,
        any(user) AS user_id,
@@ -12,19 +13,21 @@ SELECT session_id,
        count() AS validations_after
 FROM
 (
-    SELECT session_id, user_id AS user, time_ns AS valid_ns
+    SELECT tenant, session_id, user_id AS user, time_ns AS valid_ns
     FROM events
     WHERE time >= {from:DateTime} AND time <= {to:DateTime}
       AND type = 'session.validated' AND outcome = 'success'
+      AND ({tenant:String} = '' OR tenant = {tenant:String})
     LIMIT 1 BY type, time, id
 ) AS v
-ANY INNER JOIN
+ALL INNER JOIN
 (
-    SELECT session_id, min(time_ns) AS revoked_ns
+    SELECT tenant, session_id, min(time_ns) AS revoked_ns
     FROM events
     WHERE time >= {from:DateTime} AND time <= {to:DateTime} AND type = 'session.revoked'
-    GROUP BY session_id
-) AS r USING session_id
+      AND ({tenant:String} = '' OR tenant = {tenant:String})
+    GROUP BY tenant, session_id
+) AS r USING (tenant, session_id)
 WHERE valid_ns > revoked_ns + toInt64({grace_ms:UInt32}) * 1000000
 GROUP BY session_id
 ORDER BY revoked_at, session_id
