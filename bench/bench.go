@@ -30,11 +30,10 @@ type Throughput struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Events is how many events were stored.
 	Events int `json:"events"`
-	// Wall is from the contender's start until every event was stored.
+	// Wall is from the contender's start until every event and its
+	// timeline rows were stored.
 	Wall time.Duration `json:"wall_ns"`
-	// EventsPerSec is the steady rate: events stored between 10 % and
-	// 90 % of the total over the time that took, so start-up (consumer
-	// group joins, connections) and the tail count for nobody.
+	// EventsPerSec is Events over Wall.
 	EventsPerSec float64 `json:"events_per_s"`
 	// CPUPerMillion is the CPU time (user and system) of the contender's
 	// own processes plus the ClickHouse server's, per million events.
@@ -52,22 +51,24 @@ type Throughput struct {
 	Notes string `json:"notes,omitempty"`
 }
 
-// Run is one measurement in progress; see Measure.
+// Run is one measurement in progress: Start, start the contender, Wait.
 type Run struct {
 	conn      driver.Conn
-	table     string
+	db        string
 	n         int
+	subjects  uint64
 	serverPID int
 	server0   Usage
 	start     time.Time
 }
 
-// Start begins measuring a contender that will store n events into table
-// (database-qualified) through conn; serverPID, when not 0, is the local
+// Start begins measuring a contender that will store n events into db's
+// events table and subjects rows into its event_subjects table (0: do
+// not wait for them) through conn; serverPID, when not 0, is the local
 // ClickHouse server whose CPU and peak memory are counted. Call it just
 // before starting the contender.
-func Start(conn driver.Conn, table string, n int, serverPID int) *Run {
-	r := &Run{conn: conn, table: table, n: n, serverPID: serverPID}
+func Start(conn driver.Conn, db string, n int, subjects uint64, serverPID int) *Run {
+	r := &Run{conn: conn, db: db, n: n, subjects: subjects, serverPID: serverPID}
 	if serverPID > 0 {
 		_ = ResetPeakRSS(serverPID)
 		r.server0, _ = ReadUsage(serverPID)
@@ -76,52 +77,50 @@ func Start(conn driver.Conn, table string, n int, serverPID int) *Run {
 	return r
 }
 
-// Wait polls the table until it holds the n events, ctx ends or a
+// Wait polls the tables until they hold every row, ctx ends or a
 // contender process fails (failed, polled each round, returns its error),
-// and fills t's timing and server figures.
+// and fills t's timing and server figures: events/s is the n events over
+// the time from Start until the last row (of either table) is stored, so
+// every contender's start-up and tail count.
 func (r *Run) Wait(ctx context.Context, t *Throughput, failed func() error) error {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	var t10, t90 time.Time
-	var c10, c90 uint64
+	q := "SELECT (SELECT count() FROM " + r.db + ".events), (SELECT count() FROM " + r.db + ".event_subjects)"
 	for {
-		var c uint64
-		if err := r.conn.QueryRow(ctx, "SELECT count() FROM "+r.table).Scan(&c); err != nil {
+		var events, subjects uint64
+		if err := r.conn.QueryRow(ctx, q).Scan(&events, &subjects); err != nil {
 			return fmt.Errorf("bench: %s: count: %w", t.Name, err)
 		}
-		now := time.Now()
-		if t10.IsZero() && c >= uint64(r.n)/10 {
-			t10, c10 = now, c
-		}
-		if t90.IsZero() && c >= uint64(r.n)*9/10 {
-			t90, c90 = now, c
-		}
-		if c >= uint64(r.n) {
-			t.Events, t.Wall = int(c), now.Sub(r.start)
+		if events >= uint64(r.n) && subjects >= r.subjects {
+			t.Events, t.Wall = int(events), time.Since(r.start)
 			break
 		}
 		if failed != nil {
 			if err := failed(); err != nil {
-				return fmt.Errorf("bench: %s stopped with %d of %d events stored: %w", t.Name, c, r.n, err)
+				return fmt.Errorf("bench: %s stopped with %d of %d events stored: %w", t.Name, events, r.n, err)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("bench: %s: %d of %d events stored: %w", t.Name, c, r.n, ctx.Err())
+			return fmt.Errorf("bench: %s: %d of %d events and %d of %d timeline rows stored: %w", t.Name, events, r.n, subjects, r.subjects, ctx.Err())
 		case <-tick.C:
 		}
 	}
-	if d := t90.Sub(t10); d > 0 {
-		t.EventsPerSec = float64(c90-c10) / d.Seconds()
-	} else {
-		t.EventsPerSec = float64(t.Events) / t.Wall.Seconds()
-	}
+	t.EventsPerSec = float64(t.Events) / t.Wall.Seconds()
 	if r.serverPID > 0 {
 		if u, err := ReadUsage(r.serverPID); err == nil {
 			t.ServerCPU, t.ServerPeakRSS = u.CPU-r.server0.CPU, u.PeakRSS
 		}
 	}
 	return nil
+}
+
+// Subjects counts db's event_subjects rows: what the other contenders
+// must reach once vigil has stored the topic.
+func Subjects(ctx context.Context, conn driver.Conn, db string) (uint64, error) {
+	var n uint64
+	err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".event_subjects").Scan(&n)
+	return n, err
 }
 
 // Finish adds the contender's own CPU time and peak memory and derives
@@ -196,7 +195,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report for people.
 func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "vigil bench: %d events (%.0f bytes each on average, %d partitions) on %s\n\n", r.Events, r.EventBytes, r.Partitions, r.Machine)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTENDER\tEVENTS/S\tvigil ×\tCPU s/M EVENTS\t(CLIENT + SERVER)\tPEAK RSS\tSERVER PEAK RSS\tWALL\t")
 	for _, t := range r.Throughput {
 		if t.Skipped != "" {

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +32,11 @@ type Options struct {
 	TCPPort int
 	// Stdout receives the server's console output; nil discards it.
 	Stdout *os.File
+	// ExtraConfig is XML added inside config.xml's root element, e.g. a
+	// <kafka> section for the Kafka table engine.
+	ExtraConfig string
+	// ExtraProfile is XML added to the default settings profile.
+	ExtraProfile string
 }
 
 // Server is one running (or stopped) clickhouse-server process; its methods
@@ -40,6 +46,8 @@ type Server struct {
 	ownDir  bool
 	tcpPort int
 	bin     []string
+
+	extraConfig, extraProfile string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -64,7 +72,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: opts.Dir, tcpPort: opts.TCPPort, bin: bin}
+	s := &Server{dir: opts.Dir, tcpPort: opts.TCPPort, bin: bin, extraConfig: opts.ExtraConfig, extraProfile: opts.ExtraProfile}
 	if s.dir == "" {
 		if s.dir, err = os.MkdirTemp("", "vigil-clickhouse-"); err != nil {
 			return nil, fmt.Errorf("chserver: temp dir: %w", err)
@@ -197,10 +205,11 @@ func (s *Server) writeConfig(httpPort int) error {
 		}
 	}
 	cfg := fmt.Sprintf(configXML, s.dir, s.tcpPort, httpPort)
+	cfg = strings.Replace(cfg, "</yandex>", s.extraConfig+"\n</yandex>", 1)
 	if err := os.WriteFile(filepath.Join(s.dir, "config.xml"), []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("chserver: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "users.xml"), []byte(usersXML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, "users.xml"), []byte(strings.Replace(usersXML, "</max_memory_usage>", "</max_memory_usage>"+s.extraProfile, 1)), 0o644); err != nil {
 		return fmt.Errorf("chserver: %w", err)
 	}
 	return nil
