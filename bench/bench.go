@@ -30,6 +30,9 @@ type Throughput struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Events is how many events were stored.
 	Events int `json:"events"`
+	// Lost is how many of the topic's events the contender never stored
+	// (it stopped making progress for Run.Stall with these missing).
+	Lost int `json:"lost,omitempty"`
 	// Wall is from the contender's start until every event and its
 	// timeline rows were stored.
 	Wall time.Duration `json:"wall_ns"`
@@ -60,6 +63,12 @@ type Run struct {
 	serverPID int
 	server0   Usage
 	start     time.Time
+
+	// Stall ends Wait once some events are stored and neither table has
+	// grown for this long: the contender is taken to have lost the rest,
+	// and its rate is over the time until its last row. 0 waits for every
+	// row.
+	Stall time.Duration
 }
 
 // Start begins measuring a contender that will store n events into db's
@@ -77,22 +86,32 @@ func Start(conn driver.Conn, db string, n int, subjects uint64, serverPID int) *
 	return r
 }
 
-// Wait polls the tables until they hold every row, ctx ends or a
-// contender process fails (failed, polled each round, returns its error),
-// and fills t's timing and server figures: events/s is the n events over
-// the time from Start until the last row (of either table) is stored, so
-// every contender's start-up and tail count.
+// Wait polls the tables until they hold every row (or the contender
+// stalls, see Stall), ctx ends or a contender process fails (failed,
+// polled each round, returns its error), and fills t's timing and server
+// figures: events/s is the events stored over the time from Start until
+// the last row (of either table) is stored, so every contender's
+// start-up and tail count.
 func (r *Run) Wait(ctx context.Context, t *Throughput, failed func() error) error {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	q := "SELECT (SELECT count() FROM " + r.db + ".events), (SELECT count() FROM " + r.db + ".event_subjects)"
+	var lastEvents, lastSubjects uint64
+	lastChange := r.start
 	for {
 		var events, subjects uint64
 		if err := r.conn.QueryRow(ctx, q).Scan(&events, &subjects); err != nil {
-			return fmt.Errorf("bench: %s: count: %w", t.Name, err)
+			return fmt.Errorf("bench: %s: count (%d of %d events stored at the last count): %w", t.Name, lastEvents, r.n, err)
 		}
+		now := time.Now()
 		if events >= uint64(r.n) && subjects >= r.subjects {
-			t.Events, t.Wall = int(events), time.Since(r.start)
+			t.Events, t.Wall = int(events), now.Sub(r.start)
+			break
+		}
+		if events != lastEvents || subjects != lastSubjects {
+			lastEvents, lastSubjects, lastChange = events, subjects, now
+		} else if r.Stall > 0 && events > 0 && now.Sub(lastChange) >= r.Stall {
+			t.Events, t.Lost, t.Wall = int(events), r.n-int(events), lastChange.Sub(r.start)
 			break
 		}
 		if failed != nil {
@@ -196,17 +215,21 @@ func (r Report) WriteJSON(w io.Writer) error {
 func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "vigil bench: %d events (%.0f bytes each on average, %d partitions) on %s\n\n", r.Events, r.EventBytes, r.Partitions, r.Machine)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTENDER\tEVENTS/S\tvigil ×\tCPU s/M EVENTS\t(CLIENT + SERVER)\tPEAK RSS\tSERVER PEAK RSS\tWALL\t")
+	fmt.Fprintln(tw, "CONTENDER\tEVENTS/S\tvigil ×\tLOST\tCPU s/M EVENTS\t(CLIENT + SERVER)\tPEAK RSS\tSERVER PEAK RSS\tWALL\t")
 	for _, t := range r.Throughput {
 		if t.Skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\n", t.Name, t.Skipped)
+			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\t\n", t.Name, t.Skipped)
 			continue
 		}
 		ratio := "1.00"
 		if t.Name != r.Throughput[0].Name {
 			ratio = fmt.Sprintf("%.2f", r.Ratios[t.Name])
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t(%.2f + %.2f)\t%s\t%s\t%s\t\n", t.Name, t.EventsPerSec, ratio,
+		lost := "0"
+		if t.Lost > 0 {
+			lost = fmt.Sprintf("%d", t.Lost)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2f\t(%.2f + %.2f)\t%s\t%s\t%s\t\n", t.Name, t.EventsPerSec, ratio, lost,
 			t.CPUPerMillion.Seconds(), perMillion(t.ClientCPU, t.Events), perMillion(t.ServerCPU, t.Events),
 			mib(t.PeakRSS), mib(t.ServerPeakRSS), t.Wall.Round(10*time.Millisecond))
 	}

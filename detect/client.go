@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/pariz/gountries"
 
 	"github.com/vigilhq/vigil/schemas"
 )
@@ -137,18 +136,15 @@ func compare(a, b client) clientChange {
 	return sameClient
 }
 
+//go:generate go run ./internal/gencentroids
+
 // centroids maps ISO 3166-1 alpha-2 codes to a country's geographic
-// centre in radians, from the gountries dataset, loaded on first use.
+// centre in radians (centroidDegrees, generated from the gountries
+// dataset), built on first use.
 var centroids = sync.OnceValue(func() map[[2]byte][2]float64 {
-	q := gountries.New()
-	m := make(map[[2]byte][2]float64, 256)
-	for _, c := range q.FindAllCountries() {
-		code := c.Codes.Alpha2
-		if len(code) != 2 {
-			continue
-		}
-		lat, lon := c.Coordinates.Latitude, c.Coordinates.Longitude
-		m[[2]byte{code[0], code[1]}] = [2]float64{lat * math.Pi / 180, lon * math.Pi / 180}
+	m := make(map[[2]byte][2]float64, len(centroidDegrees))
+	for code, c := range centroidDegrees {
+		m[code] = [2]float64{c[0] * math.Pi / 180, c[1] * math.Pi / 180}
 	}
 	return m
 })

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +79,7 @@ Examples:
 		background := fs.Int("background", 20_000, "latency: background events/s")
 		families := fs.Int("families", 1_000_000, "memory: families to track")
 		chAddr := fs.String("clickhouse", "", "use this ClickHouse (host:port, native) instead of starting one; skips kafka-engine")
+		profile := fs.String("profile", "", "write a CPU profile of the vigil contender (pprof format) to this file")
 		if done, err := parseFlags(fs, args); done {
 			return err
 		}
@@ -100,7 +103,7 @@ Examples:
 		case *thefts < 10 || *background < 100 || *families < 1000:
 			return errUsage("--thefts (≥ 10), --background (≥ 100) and --families (≥ 1000) are too small")
 		}
-		b := &benchRun{env: env, events: *events, partitions: *partitions, skipped: skipped, chAddr: *chAddr}
+		b := &benchRun{env: env, events: *events, partitions: *partitions, skipped: skipped, chAddr: *chAddr, profile: *profile}
 		rep, err := b.run(ctx, *thefts, *background, *families)
 		if err != nil {
 			return err
@@ -132,6 +135,7 @@ type benchRun struct {
 	events, partitions int
 	skipped            map[string]bool
 	chAddr             string
+	profile            string // where to write vigil's CPU profile; "" for none
 
 	srv     *chserver.Server // nil with --clickhouse
 	conn    driver.Conn
@@ -139,6 +143,11 @@ type benchRun struct {
 }
 
 const benchTopic = "bench-events"
+
+// benchStall is how long a contender may store nothing before the bench
+// takes the missing events as lost (ClickHouse 18.16's Kafka engine drops
+// a message now and then) instead of waiting forever.
+const benchStall = 30 * time.Second
 
 func (b *benchRun) say(format string, args ...any) {
 	fmt.Fprintf(b.env.stderr, "bench: "+format+"\n", args...)
@@ -295,11 +304,19 @@ func (b *benchRun) vigil(ctx context.Context) (bench.Throughput, uint64, error) 
 	cmd := exec.Command(self, "run", "--roles", "ingest", "--no-migrate")
 	cmd.Env = append(withoutVigilEnv(os.Environ()),
 		"VIGIL_KAFKA_BROKERS="+strings.Join(b.brokers, ","), "VIGIL_KAFKA_TOPIC="+benchTopic, "VIGIL_KAFKA_GROUP=bench-vigil",
-		"VIGIL_CLICKHOUSE_ADDR="+b.chAddrOrLocal(), "VIGIL_CLICKHOUSE_DATABASE="+db, "VIGIL_ADMIN_LISTEN=", "VIGIL_LOG_LEVEL=warn")
+		"VIGIL_CLICKHOUSE_ADDR="+b.chAddrOrLocal(), "VIGIL_CLICKHOUSE_DATABASE="+db, "VIGIL_LOG_LEVEL=warn")
+	admin := ""
+	if b.profile != "" {
+		if admin, err = freeLocalAddr(); err != nil {
+			return t, 0, err
+		}
+	}
+	cmd.Env = append(cmd.Env, "VIGIL_ADMIN_LISTEN="+admin)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	b.say("vigil: %s", strings.Join(cmd.Args, " "))
 	run := bench.Start(b.conn, db, b.events, 0, b.serverPID())
+	run.Stall = benchStall
 	p, err := bench.StartProcess(cmd)
 	if err != nil {
 		return t, 0, err
@@ -307,8 +324,22 @@ func (b *benchRun) vigil(ctx context.Context) (bench.Throughput, uint64, error) 
 	defer p.Stop(30 * time.Second)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
+	var profiled chan error
+	if b.profile != "" {
+		profiled = make(chan error, 1)
+		// The profile spans about the expected run: pprof's endpoint
+		// takes a fixed number of seconds.
+		secs := max(2, b.events/150_000)
+		go func() { profiled <- fetchProfile(wctx, admin, secs, b.profile) }()
+	}
 	if err := run.Wait(wctx, &t, p.Failed); err != nil {
 		return t, 0, fmt.Errorf("%w\n%s", err, logs.String())
+	}
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return t, 0, err
+		}
+		b.say("vigil: CPU profile in %s (go tool pprof %s)", b.profile, b.profile)
 	}
 	u, err := p.Usage()
 	if err != nil {
@@ -318,6 +349,50 @@ func (b *benchRun) vigil(ctx context.Context) (bench.Throughput, uint64, error) 
 	subjects, err := bench.Subjects(ctx, b.conn, db)
 	b.say("vigil: %.0f events/s", t.EventsPerSec)
 	return t, subjects, err
+}
+
+// freeLocalAddr returns a loopback address with a port free right now.
+func freeLocalAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// fetchProfile writes a CPU profile of secs seconds from the pprof
+// endpoint of the vigil admin server at admin to file, waiting for the
+// server to come up.
+func fetchProfile(ctx context.Context, admin string, secs int, file string) error {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("bench: profile: %w", err)
+			case <-time.After(5 * time.Millisecond):
+				continue
+			}
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("bench: profile: %s from %s", resp.Status, admin)
+		}
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			return fmt.Errorf("bench: profile: %w", err)
+		}
+		return f.Close()
+	}
 }
 
 func (b *benchRun) chAddrOrLocal() string {
@@ -340,6 +415,7 @@ func (b *benchRun) kafkaEngine(ctx context.Context, subjects uint64) (bench.Thro
 	}
 	b.say("kafka-engine: starting")
 	run := bench.Start(b.conn, db, b.events, subjects, b.serverPID())
+	run.Stall = benchStall
 	if err := bench.StartKafkaEngine(ctx, b.conn, db, b.brokers[0], benchTopic, "bench-kafka-engine"); err != nil {
 		return t, err
 	}
@@ -380,6 +456,7 @@ func (b *benchRun) pipe(ctx context.Context, subjects uint64, addr string) (benc
 	}
 	b.say("pipe: %s | %s", filepath.Base(kcat), filepath.Base(client))
 	run := bench.Start(b.conn, db, b.events, subjects, b.serverPID())
+	run.Stall = benchStall
 	p, err := bench.StartPipe(ctx, b.conn, db, kcat, client, b.brokers[0], benchTopic, port)
 	if err != nil {
 		return t, err

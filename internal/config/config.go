@@ -112,7 +112,8 @@ type ClickHouse struct {
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// MaxOpenConns caps the connection pool.
 	MaxOpenConns int `yaml:"max_open_conns"`
-	// Compression is the native-protocol block compression: none, lz4 or zstd.
+	// Compression is the native-protocol block compression: auto (none
+	// when every address is loopback, else lz4), none, lz4 or zstd.
 	Compression string `yaml:"compression"`
 	// TLS configures TLS to the servers.
 	TLS TLS `yaml:"tls"`
@@ -203,7 +204,7 @@ func Default() Config {
 			DialTimeout:  5 * time.Second,
 			ReadTimeout:  60 * time.Second,
 			MaxOpenConns: 8,
-			Compression:  "lz4",
+			Compression:  "auto",
 			Retention:    Retention{CheckInterval: time.Hour},
 		},
 		Ingest:  ingest.DefaultConfig(),

@@ -163,7 +163,7 @@ func TestLoadFiles(t *testing.T) {
 				`testdata/bad_values.yaml:16: kafka.sasl.password_file: must be set when kafka.sasl.mechanism is "gssapi"`,
 				`testdata/bad_values.yaml:18: clickhouse.addr: must list at least one server`,
 				`testdata/bad_values.yaml:19: clickhouse.database: "vigil-prod" is not a valid database name`,
-				`testdata/bad_values.yaml:20: clickhouse.compression: must be one of none, lz4, zstd, got "snappy"`,
+				`testdata/bad_values.yaml:20: clickhouse.compression: must be one of auto, none, lz4, zstd, got "snappy"`,
 				`testdata/bad_values.yaml:21: clickhouse.max_open_conns: must be at least 1, got 0`,
 				`testdata/bad_values.yaml:22: clickhouse.dial_timeout: must be positive, got -1s`,
 				`testdata/bad_values.yaml:24: ingest.batch_size: must be between 1 and 1000000, got 0`,

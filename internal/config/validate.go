@@ -219,7 +219,7 @@ func (v *validator) clickhouse(c *ClickHouse) {
 	if c.MaxOpenConns < 1 {
 		v.bad("clickhouse.max_open_conns", "must be at least 1, got %d", c.MaxOpenConns)
 	}
-	v.oneOf("clickhouse.compression", c.Compression, "none", "lz4", "zstd")
+	v.oneOf("clickhouse.compression", c.Compression, "auto", "none", "lz4", "zstd")
 	v.tls("clickhouse.tls", &c.TLS)
 	for _, r := range []struct {
 		key  string

@@ -151,7 +151,9 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (ok b
 // TokenTheft returns a session's login and first token rotation from its
 // owner's client around now, and the replay of the rotated token from an
 // attacker's client ten seconds later (schemas.TokenTheft).
-func TokenTheft(now time.Time) (created, rotation, replay schemas.Event) { return schemas.TokenTheft(now) }
+func TokenTheft(now time.Time) (created, rotation, replay schemas.Event) {
+	return schemas.TokenTheft(now)
+}
 
 // MigratedDatabase returns the shared ClickHouse server, a connection and a
 // fresh database with every migration applied.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"time"
 
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
@@ -18,7 +19,7 @@ type ConnOptions struct {
 	DialTimeout  time.Duration
 	ReadTimeout  time.Duration
 	MaxOpenConns int
-	Compression  string // none, lz4 or zstd
+	Compression  string // auto (none when every address is loopback, else lz4), none, lz4 or zstd
 	TLS          *tls.Config
 	// Database, when set, is the connection's default database, for
 	// queries with unqualified table names (schemas/queries); vigil's own
@@ -42,6 +43,10 @@ func Open(ctx context.Context, o ConnOptions) (driver.Conn, error) {
 		ConnOpenStrategy: chgo.ConnOpenInOrder,
 	}
 	switch o.Compression {
+	case "auto", "":
+		if !allLoopback(o.Addr) {
+			opts.Compression = &chgo.Compression{Method: chgo.CompressionLZ4}
+		}
 	case "lz4":
 		opts.Compression = &chgo.Compression{Method: chgo.CompressionLZ4}
 	case "zstd":
@@ -59,4 +64,23 @@ func Open(ctx context.Context, o ConnOptions) (driver.Conn, error) {
 		return nil, fmt.Errorf("clickhouse: ping %v: %w", o.Addr, err)
 	}
 	return conn, nil
+}
+
+// allLoopback reports whether every host:port in addrs is on this
+// machine (localhost or a loopback IP): compressing blocks for the
+// loopback costs both ends CPU and saves no network.
+func allLoopback(addrs []string) bool {
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		if host == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return false
+		}
+	}
+	return len(addrs) > 0
 }
