@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/vigil
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all setup build test demo bench lint clean
+.PHONY: all setup build test demo bench bench-go lint clean
 
 all: build
 
@@ -23,8 +23,12 @@ test: setup
 demo: setup build
 	./$(BIN) demo
 
-## bench: decoder and end-to-end ingest benchmarks (figures go in docs/benchmarks.md).
-bench: setup
+## bench: vigil against ClickHouse's Kafka engine and a kcat pipe, then replay→revocation latency and detector memory (about several minutes; figures in docs/benchmarks.md).
+bench: setup build
+	./$(BIN) bench
+
+## bench-go: decoder and end-to-end ingest micro-benchmarks (go test -bench).
+bench-go: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./ingest/ ./sim/ ./detect/ ./slo/
 
 lint:

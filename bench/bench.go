@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,6 +53,30 @@ type Throughput struct {
 	ServerPeakRSS int64 `json:"server_peak_rss_bytes"`
 	// Notes says what the contender did and what bounds it.
 	Notes string `json:"notes,omitempty"`
+	// Runs lists the events/s of every run, in order, when there were
+	// several; the other fields are the median run's.
+	Runs []float64 `json:"runs_events_per_s,omitempty"`
+}
+
+// Median returns the run with the median events/s (the lower middle of
+// an even count), with every run's events/s in Runs. A skipped contender
+// is returned as it is.
+func Median(runs []Throughput) Throughput {
+	if len(runs) == 0 {
+		return Throughput{}
+	}
+	if runs[0].Skipped != "" || len(runs) == 1 {
+		return runs[0]
+	}
+	rates := make([]float64, len(runs))
+	idx := make([]int, len(runs))
+	for i, t := range runs {
+		rates[i], idx[i] = t.EventsPerSec, i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return rates[idx[a]] < rates[idx[b]] })
+	m := runs[idx[(len(runs)-1)/2]]
+	m.Runs = rates
+	return m
 }
 
 // Run is one measurement in progress: Start, start the contender, Wait.
@@ -178,8 +203,10 @@ type Report struct {
 	Machine string `json:"machine"`
 	// Events and Partitions describe the generated topic; EventBytes its
 	// average message size.
-	Events     int     `json:"events"`
-	Partitions int     `json:"partitions"`
+	Events     int `json:"events"`
+	Partitions int `json:"partitions"`
+	// Runs is how many rounds the throughput contenders ran.
+	Runs       int     `json:"runs,omitempty"`
 	EventBytes float64 `json:"event_bytes"`
 	// Throughput has one row per contender, vigil first.
 	Throughput []Throughput `json:"throughput"`
@@ -213,12 +240,16 @@ func (r Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report for people.
 func (r Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "vigil bench: %d events (%.0f bytes each on average, %d partitions) on %s\n\n", r.Events, r.EventBytes, r.Partitions, r.Machine)
+	fmt.Fprintf(w, "vigil bench: %d events (%.0f bytes each on average, %d partitions) on %s\n", r.Events, r.EventBytes, r.Partitions, r.Machine)
+	if r.Runs > 1 {
+		fmt.Fprintf(w, "median of %d runs each, the contenders taking turns\n", r.Runs)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTENDER\tEVENTS/S\tvigil ×\tLOST\tCPU s/M EVENTS\t(CLIENT + SERVER)\tPEAK RSS\tSERVER PEAK RSS\tWALL\t")
 	for _, t := range r.Throughput {
 		if t.Skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\t\n", t.Name, t.Skipped)
+			fmt.Fprintf(tw, "%s\t-\t\t\t\t\t\t\t\t\n", t.Name)
 			continue
 		}
 		ratio := "1.00"
@@ -237,8 +268,19 @@ func (r Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, t := range r.Throughput {
+		if t.Skipped != "" {
+			fmt.Fprintf(w, "  %s: skipped: %s\n", t.Name, t.Skipped)
+		}
 		if t.Notes != "" && t.Skipped == "" {
-			fmt.Fprintf(w, "  %s: %s\n", t.Name, t.Notes)
+			fmt.Fprintf(w, "  %s: %s", t.Name, t.Notes)
+			if len(t.Runs) > 1 {
+				rates := make([]string, len(t.Runs))
+				for i, v := range t.Runs {
+					rates[i] = fmt.Sprintf("%.0f", v)
+				}
+				fmt.Fprintf(w, "; runs: %s events/s", strings.Join(rates, ", "))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if l := r.Latency; l != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -62,10 +63,10 @@ func execScript(ctx context.Context, conn driver.Conn, file string, vars map[str
 // StartKafkaEngine makes ClickHouse consume topic from broker into db's
 // events and event_subjects (db migrated) through its Kafka table engine
 // and materialized views, in consumer group group; consumption starts when
-// it returns. Stop it with StopKafkaEngine. The server needs
-// KafkaEngineConfig and KafkaEngineProfile.
-func StartKafkaEngine(ctx context.Context, conn driver.Conn, db, broker, topic, group string) error {
-	return execScript(ctx, conn, "kafka_engine.sql", map[string]string{"db": db, "broker": broker, "topic": topic, "group": group})
+// it returns, with consumers consumers. Stop it with StopKafkaEngine. The
+// server needs KafkaEngineConfig and KafkaEngineProfile.
+func StartKafkaEngine(ctx context.Context, conn driver.Conn, db, broker, topic, group string, consumers int) error {
+	return execScript(ctx, conn, "kafka_engine.sql", map[string]string{"db": db, "broker": broker, "topic": topic, "group": group, "consumers": strconv.Itoa(consumers)})
 }
 
 // StopKafkaEngine drops the Kafka table (after its current block) and the

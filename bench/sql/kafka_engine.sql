@@ -8,7 +8,8 @@
 -- 18.16 has no _partition/_offset virtual columns: kafka_partition and
 -- kafka_offset stay 0. The views are attached to a Null table first, which
 -- the Kafka table then replaces, so consumption starts with both attached.
--- {db}, {broker}, {topic} and {group} are filled in by the bench.
+-- {db}, {broker}, {topic}, {group} and {consumers} (one per core, at most one
+-- per partition: the most the engine can use) are filled in by the bench.
 CREATE TABLE {db}.kafka_raw (raw String) ENGINE = Null;
 CREATE MATERIALIZED VIEW {db}.kafka_mv TO {db}.events AS
 SELECT
@@ -65,4 +66,4 @@ WHERE s.2 != '' AND NOT (s.1 = 'family' AND fid = sid);
 DROP TABLE {db}.kafka_raw;
 CREATE TABLE {db}.kafka_raw (raw String) ENGINE = Kafka
 SETTINGS kafka_broker_list = '{broker}', kafka_topic_list = '{topic}', kafka_group_name = '{group}',
-         kafka_format = 'CSV', kafka_row_delimiter = '\n', kafka_num_consumers = 1;
+         kafka_format = 'CSV', kafka_row_delimiter = '\n', kafka_num_consumers = {consumers};
