@@ -64,7 +64,7 @@ each is reported, with the spread; then
 Prints a table (or JSON); --out also writes the JSON report to a file.
 --skip leaves parts out (vigil always runs unless skipped: it is the
 reference). The kafka-engine part needs the private server (not
---clickhouse). Takes about three minutes with the defaults.
+--clickhouse). Takes about five minutes with the defaults.
 
 Examples:
   vigil bench
