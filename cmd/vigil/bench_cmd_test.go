@@ -33,7 +33,7 @@ func TestBenchCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--events", "10000", "--runs", "2", "--thefts", "10",
-		"--background", "500", "--families", "2000", "--format", "json")
+		"--background", "500", "--families", "100000", "--format", "json")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -75,7 +75,7 @@ func TestBenchCommand(t *testing.T) {
 	if l := rep.Latency; l == nil || l.Thefts != 10 || l.P50 <= 0 || l.P99 < l.P50 || l.Max < l.P99 {
 		t.Errorf("latency %+v", rep.Latency)
 	}
-	if m := rep.Memory; m == nil || m.Families != 2000 || m.BytesPerFamily <= 0 {
+	if m := rep.Memory; m == nil || m.Families != 100_000 || m.BytesPerFamily <= 0 {
 		t.Errorf("memory %+v", rep.Memory)
 	}
 }

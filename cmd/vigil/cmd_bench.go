@@ -105,8 +105,8 @@ Examples:
 			return errUsage("--runs must be positive")
 		case *format != "table" && *format != "json":
 			return errUsage("--format: %q is not table or json", *format)
-		case *thefts < 10 || *background < 100 || *families < 1000:
-			return errUsage("--thefts (≥ 10), --background (≥ 100) and --families (≥ 1000) are too small")
+		case *thefts < 10 || *background < 100 || *families < 100_000:
+			return errUsage("--thefts (≥ 10), --background (≥ 100) and --families (≥ 100000: fewer is lost in the noise of the heap) are too small")
 		}
 		b := &benchRun{env: env, events: *events, partitions: *partitions, skipped: skipped, chAddr: *chAddr, profile: *profile, runs: *runs}
 		rep, err := b.run(ctx, *thefts, *background, *families)
@@ -331,7 +331,7 @@ func (b *benchRun) vigil(ctx context.Context) (bench.Throughput, uint64, error) 
 			return t, 0, err
 		}
 	}
-	cmd.Env = append(cmd.Env, "VIGIL_ADMIN_LISTEN="+admin)
+	cmd.Env = append(cmd.Env, "VIGIL_ADMIN_LISTEN="+admin, "VIGIL_ADMIN_PPROF="+strconv.FormatBool(b.profile != ""))
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	b.say("vigil: %s", strings.Join(cmd.Args, " "))

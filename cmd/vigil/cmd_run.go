@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"runtime/debug"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vigilhq/vigil/internal/config"
@@ -17,7 +22,8 @@ Usage:
 Migrates the ClickHouse schema (unless --no-migrate), joins the consumer
 group and ingests until interrupted, then drains: every partition flushes
 its buffered events and commits before vigil leaves the group. Admin
-endpoints (/metrics, /healthz, /readyz, /debug/pprof/) are on admin.listen.
+endpoints (/metrics, /healthz, /readyz, and /debug/pprof/ with admin.pprof)
+are on admin.listen.
 
 Roles: ingest consumes session events into ClickHouse, runs the detectors
 and produces the policy's action intents to revoke.topic; respond consumes
@@ -60,7 +66,7 @@ Examples:
 				log.Info("interrupted before start-up finished")
 				return nil
 			}
-			return err
+			return explainKafka(cfg.Kafka, err)
 		}
 		log.Info("vigil running", "topic", cfg.Kafka.Topic, "group", cfg.Kafka.Group, "database", cfg.ClickHouse.Database)
 		<-ctx.Done()
@@ -78,4 +84,22 @@ Examples:
 		return nil
 	}
 	return c
+}
+
+// explainKafka adds to err, when a broker closed the connection, what that
+// most often means given kafka's security settings: kafka-go reports a
+// refused SASL handshake or a TLS/plaintext mismatch only as an EOF.
+func explainKafka(k config.Kafka, err error) error {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
+		return err
+	}
+	switch {
+	case k.SASL.Mechanism != "":
+		return fmt.Errorf("%w\n(the broker closed the connection: with kafka.sasl.mechanism %s this usually means its listener does not offer SASL %s or refused the user %q; check the listener's security protocol, kafka.sasl and kafka.tls)",
+			err, k.SASL.Mechanism, strings.ToUpper(k.SASL.Mechanism), k.SASL.Username)
+	case k.TLS.Enabled:
+		return fmt.Errorf("%w\n(the broker closed the connection: with kafka.tls.enabled this usually means the listener is plaintext, or wants SASL (kafka.sasl))", err)
+	default:
+		return fmt.Errorf("%w\n(the broker closed the connection: if its listener expects TLS or SASL, set kafka.tls or kafka.sasl)", err)
+	}
 }

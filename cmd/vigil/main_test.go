@@ -324,9 +324,10 @@ func TestKill9MidStream(t *testing.T) {
 	if code, _ := second.get("/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
-	if code, _ := second.get("/debug/pprof/"); code != 200 {
-		t.Errorf("/debug/pprof/: %d", code)
+	if code, _ := second.get("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/: %d, want 404 (the profiler is off unless admin.pprof)", code)
 	}
+	checkMetricLabels(t, metrics)
 
 	// SIGTERM drains and exits 0.
 	second.terminate(t, time.Minute)

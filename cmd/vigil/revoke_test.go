@@ -67,6 +67,10 @@ func TestRevocationClosedLoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)
 	}
+	// After ingest, detection and revocation of real traffic, no metric
+	// label carries a user, session, family, token or address.
+	_, metrics := vigil.get("/metrics")
+	checkMetricLabels(t, metrics)
 	vigil.terminate(t, 30*time.Second)
 
 	env := map[string]string{"VIGIL_CLICKHOUSE_ADDR": srv.Addr(), "VIGIL_CLICKHOUSE_DATABASE": db}

@@ -259,7 +259,11 @@ func actionOf(policy *revoke.Policy, c revoke.Config) func(*detect.Anomaly) stri
 // revoker before the ingester that feeds it).
 func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *slog.Logger, migrate bool, rs roles) (*pipeline, error) {
 	reg := newRegistry()
-	p := &pipeline{log: log, admin: telemetry.NewAdmin(cfg.Admin.Listen, reg, log)}
+	token, err := cfg.Admin.Token()
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{log: log, admin: telemetry.NewAdmin(telemetry.AdminOptions{Listen: cfg.Admin.Listen, Pprof: cfg.Admin.Pprof, Token: token}, reg, log)}
 	if err := p.admin.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -153,6 +153,20 @@ type SLO struct {
 type Admin struct {
 	// Listen is the host:port to listen on; "" disables the listener.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler under /debug/pprof/; off by default.
+	Pprof bool `yaml:"pprof"`
+	// TokenFile holds a bearer token that /metrics and /debug/pprof/ then
+	// require; "" leaves them open (health probes are always open).
+	TokenFile string `yaml:"token_file"`
+}
+
+// Token returns the admin bearer token read from token_file (trailing
+// newline trimmed), "" when none is configured; errors name the key.
+func (a Admin) Token() (string, error) {
+	if a.TokenFile == "" {
+		return "", nil
+	}
+	return ReadSecret("admin.token_file", a.TokenFile)
 }
 
 // Tracing is the `tracing:` section: OpenTelemetry spans exported over OTLP/HTTP.

@@ -72,6 +72,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.clickhouse(&c.ClickHouse)
+	if c.Admin.TokenFile != "" {
+		v.file("admin.token_file", c.Admin.TokenFile)
+	}
 	if c.Admin.Listen != "" {
 		if err := checkHostPort(c.Admin.Listen, true, true); err != nil {
 			v.bad("admin.listen", "%v (or \"\" to disable the admin listener)", err)

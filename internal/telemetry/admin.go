@@ -1,9 +1,10 @@
 // Package telemetry serves vigil's admin HTTP endpoints (/metrics, /healthz,
-// /readyz, /debug/pprof/) and sets up logging.
+// /readyz, and /debug/pprof/ when enabled) and sets up logging.
 package telemetry
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -37,20 +38,54 @@ type Admin struct {
 	errc   chan error
 }
 
-// NewAdmin builds the server for addr ("" disables it) exposing gatherer's metrics.
-func NewAdmin(addr string, gatherer prometheus.Gatherer, log *slog.Logger) *Admin {
-	a := &Admin{listen: addr, errc: make(chan error, 1)}
+// AdminOptions configures the admin server.
+type AdminOptions struct {
+	// Listen is the host:port to serve on; "" disables the server.
+	Listen string
+	// Pprof serves Go's profiler under /debug/pprof/ (off by default: a
+	// profile costs CPU and shows the program's internals).
+	Pprof bool
+	// Token, when set, is the bearer token /metrics and /debug/pprof/
+	// require (Authorization: Bearer TOKEN); /healthz and /readyz stay
+	// open for the orchestrator's probes and say nothing secret.
+	Token string
+}
+
+// NewAdmin builds the server o describes, exposing gatherer's metrics.
+func NewAdmin(o AdminOptions, gatherer prometheus.Gatherer, log *slog.Logger) *Admin {
+	a := &Admin{listen: o.Listen, errc: make(chan error, 1)}
+	guard := func(h http.Handler) http.Handler { return h }
+	if o.Token != "" {
+		guard = func(h http.Handler) http.Handler { return bearer(o.Token, h) }
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.Handle("/metrics", guard(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", a.readyz)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if o.Pprof {
+		mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+	}
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return a
+}
+
+// bearer serves h only to requests carrying token as their bearer token,
+// compared in constant time; others get 401 with a WWW-Authenticate
+// challenge.
+func bearer(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil admin"`)
+			http.Error(w, "unauthorized: this endpoint needs the admin bearer token (admin.token_file)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // AddCheck adds a readiness condition; /readyz is 200 only when all pass.
