@@ -37,6 +37,9 @@ type Options struct {
 	ExtraConfig string
 	// ExtraProfile is XML added to the default settings profile.
 	ExtraProfile string
+	// ExtraUsers is XML added inside users.xml's <users>, e.g. a user
+	// with a password.
+	ExtraUsers string
 }
 
 // Server is one running (or stopped) clickhouse-server process; its methods
@@ -48,6 +51,7 @@ type Server struct {
 	bin     []string
 
 	extraConfig, extraProfile string
+	extraUsers                string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -72,7 +76,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: opts.Dir, tcpPort: opts.TCPPort, bin: bin, extraConfig: opts.ExtraConfig, extraProfile: opts.ExtraProfile}
+	s := &Server{dir: opts.Dir, tcpPort: opts.TCPPort, bin: bin, extraConfig: opts.ExtraConfig, extraProfile: opts.ExtraProfile, extraUsers: opts.ExtraUsers}
 	if s.dir == "" {
 		if s.dir, err = os.MkdirTemp("", "vigil-clickhouse-"); err != nil {
 			return nil, fmt.Errorf("chserver: temp dir: %w", err)
@@ -209,7 +213,7 @@ func (s *Server) writeConfig(httpPort int) error {
 	if err := os.WriteFile(filepath.Join(s.dir, "config.xml"), []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("chserver: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "users.xml"), []byte(strings.Replace(usersXML, "</max_memory_usage>", "</max_memory_usage>"+s.extraProfile, 1)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, "users.xml"), []byte(strings.NewReplacer("</max_memory_usage>", "</max_memory_usage>"+s.extraProfile, "</users>", s.extraUsers+"</users>").Replace(usersXML)), 0o644); err != nil {
 		return fmt.Errorf("chserver: %w", err)
 	}
 	return nil

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/revoke/httpapi"
 	"github.com/vigilhq/vigil/sim/sessionapi"
@@ -98,4 +101,58 @@ func TestContract(t *testing.T) {
 	if _, err := httpapi.New(revoke.AdapterConfig{TokenFile: filepath.Join(t.TempDir(), "missing")}, client); err == nil || !strings.Contains(err.Error(), "revoke.adapter.token_file") {
 		t.Errorf("missing token file: %v", err)
 	}
+}
+
+// TestMutualTLS: over https to a session API that requires a client
+// certificate signed by its CA, the adapter built from
+// revoke.adapter.tls (custom CA, client certificate) revokes; without the
+// client certificate, or without trusting the server's CA, the attempt
+// fails with an error that says why and names no secret.
+func TestMutualTLS(t *testing.T) {
+	certs := testenv.NewCerts(t)
+	const token = "mtls-token-value"
+	cfg := sessionapi.DefaultConfig()
+	cfg.BearerToken = token
+	api, err := sessionapi.New(cfg, &target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.TLS = certs.Server.Clone()
+	srv.TLS.ClientAuth, srv.TLS.ClientCAs = tls.RequireAndVerifyClientCert, certs.Pool
+	srv.StartTLS()
+	defer srv.Close()
+
+	in := &revoke.Intent{ID: "act-m", Action: revoke.RevokeSession, Scope: revoke.ScopeSession, UserID: "u1", SessionID: "s1",
+		Reason: "session_hijack", AnomalyID: "an-m", RequestedAt: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	tokenFile := secretFile(t, "token", token)
+	f := func(name string, tc revoke.TLSConfig, wantOutcome revoke.Outcome, wantErr string) {
+		t.Helper()
+		ac := revoke.AdapterConfig{Kind: revoke.AdapterHTTP, URL: srv.URL, Timeout: 5 * time.Second, TokenFile: tokenFile, TLS: tc}
+		client, err := revoke.NewHTTPClient(ac, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		a, err := httpapi.New(ac, client)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r := a.Revoke(context.Background(), in)
+		msg := ""
+		if r.Err != nil {
+			msg = r.Err.Error()
+		}
+		if r.Outcome != wantOutcome || (wantErr != "" && !strings.Contains(msg, wantErr)) {
+			t.Errorf("%s: %v (%s), want outcome %v with an error saying %q", name, r.Outcome, msg, wantOutcome, wantErr)
+		}
+		if strings.Contains(msg, token) {
+			t.Errorf("%s: the error shows the token: %s", name, msg)
+		}
+		t.Logf("%s: %v %s", name, r.Outcome, msg)
+	}
+	f("client certificate and CA", revoke.TLSConfig{CAFile: certs.CAFile, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}, revoke.Done, "")
+	// A handshake failure is a network error: retried until revoke.deadline
+	// (a certificate being rotated recovers), then recorded failed with it.
+	f("no client certificate", revoke.TLSConfig{CAFile: certs.CAFile}, revoke.Retry, "tls: certificate required")
+	f("server's CA not trusted", revoke.TLSConfig{CertFile: certs.ClientCert, KeyFile: certs.ClientKey}, revoke.Retry, "certificate signed by unknown authority")
 }
