@@ -14,8 +14,8 @@ import (
 
 	"github.com/vigilhq/vigil/ingest"
 	"github.com/vigilhq/vigil/internal/testenv"
-	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 	"github.com/vigilhq/vigil/schemas"
+	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 )
 
 // hostileMeta is SQL, template, shell, HTML, log-injection and format
@@ -178,9 +178,9 @@ func TestHostileEvents(t *testing.T) {
 	}
 	// Each stored one is there once, every field as sent.
 	type stored struct {
-		n                                                                       int
+		n                                                                      int
 		source, tenant, family, ua, device, reason, auth, user, session, token string
-		attrKeys, attrValues                                                    []string
+		attrKeys, attrValues                                                   []string
 	}
 	byID := map[string]*stored{}
 	rows, err = e.conn.Query(ctx, "SELECT id, source, tenant, family_id, user_agent, device_id, reason, auth_method, user_id, session_id, token_id, attributes.key, attributes.value FROM "+e.db+".events FINAL WHERE startsWith(id, 'h-meta-')")
