@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/vigil
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all setup build test demo bench bench-go lint clean
+.PHONY: all setup build test soak demo bench bench-go lint clean
 
 all: build
 
@@ -18,6 +18,13 @@ build:
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -race -timeout 12m ./...
+
+## soak: the fault suite (TestFaults) with random faults for 10 minutes:
+## vigil killed, ClickHouse killed, stalled and cut, Kafka cut, the session
+## API failing; then every event, dead letter, anomaly and revocation
+## checked by query, once each.
+soak: setup
+	VIGIL_SOAK=10m VIGIL_REQUIRE_SERVICES=1 $(GO) test -count=1 -run '^TestFaults$$' -timeout 20m -v ./cmd/vigil/
 
 ## demo: the whole pipeline on its embedded default with live progress.
 demo: setup build

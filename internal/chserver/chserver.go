@@ -191,6 +191,20 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// Kill ends the server at once (SIGKILL to its process group: a crash,
+// no flush) and waits for it to exit; the data stays for Restart.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return nil
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
+	s.cmd = nil
+	return nil
+}
+
 // Close stops the server and removes its directory if Start created it.
 func (s *Server) Close() error {
 	err := s.Stop()
