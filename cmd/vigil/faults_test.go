@@ -33,7 +33,7 @@ import (
 //
 // The short version (make test) runs each fault once, in turn; with
 // VIGIL_SOAK set to a duration (make soak: 10m) it runs random faults for
-// that long, one every 20–40 s.
+// that long, one every 15–25 s.
 func TestFaults(t *testing.T) {
 	soak, _ := time.ParseDuration(os.Getenv("VIGIL_SOAK"))
 	r := newFaultRig(t)
@@ -54,7 +54,7 @@ func TestFaults(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 		for end := time.Now().Add(soak); time.Now().Before(end); {
 			f := faults[rng.IntN(len(faults))]
-			r.steady(time.Duration(20+rng.IntN(20)) * time.Second)
+			r.steady(time.Duration(15+rng.IntN(10)) * time.Second)
 			t.Logf("%s: %s", time.Now().Format(time.TimeOnly), f.name)
 			f.do()
 			ran = append(ran, f.name)
