@@ -24,6 +24,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // Severity ranks an anomaly, in the order of the anomalies table's Enum8.
@@ -75,6 +77,30 @@ type Anomaly struct {
 	// Partition and Offset locate the offending event in the events topic.
 	Partition int32
 	Offset    int64
+	// Clear holds the subject's identifiers in clear when UserID,
+	// SessionID, FamilyID and IP are pseudonyms (privacy.key_file): what a
+	// revocation must send to the session API. It is never stored; nil
+	// when the identifiers are clear or not known in clear.
+	Clear *Subject
+}
+
+// Subject is who an anomaly is about: the identifiers a revocation names.
+type Subject struct {
+	UserID, SessionID, FamilyID, IP string
+}
+
+// Pseudonymize replaces a's identifiers by their pseudonyms under k,
+// keeping the clear ones in a.Clear unless they already were pseudonyms;
+// the zero Key leaves a as it is.
+func (a *Anomaly) Pseudonymize(k pseudonym.Key) {
+	if !k.Enabled() {
+		return
+	}
+	clear := Subject{a.UserID, a.SessionID, a.FamilyID, a.IP}
+	a.UserID, a.SessionID, a.FamilyID, a.IP = k.Of(a.UserID), k.Of(a.SessionID), k.Of(a.FamilyID), k.Of(a.IP)
+	if a.Clear == nil && clear != (Subject{a.UserID, a.SessionID, a.FamilyID, a.IP}) {
+		a.Clear = &clear
+	}
 }
 
 // AnomalyID returns the deterministic id of a finding: a hex digest of the

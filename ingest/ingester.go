@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/pseudonym"
 	"github.com/vigilhq/vigil/schemas"
 	"github.com/vigilhq/vigil/slo"
 )
@@ -60,6 +61,12 @@ type Options struct {
 	// retried like a failed insert; it must therefore be idempotent (the
 	// anomaly ids are). Nil hands nothing on.
 	OnAnomalies func(ctx context.Context, as []detect.Anomaly) error
+	// Pseudonyms, when enabled, replaces each valid event's user, session
+	// and family ids and IP by their pseudonyms before it is stored or
+	// judged (so that detector state rebuilt from ClickHouse matches);
+	// the anomalies it raises carry the clear ids in Clear, for the
+	// session API. Rejected messages go to the DLQ as they came.
+	Pseudonyms pseudonym.Key
 	// OnAssign is told the partitions of the events topic this process owns
 	// at each consumer-group generation, and nil when it owns none (a
 	// failed join, shutdown); e.g. to run the window detectors only in the
@@ -725,6 +732,11 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 		}
 	}
 	if err == nil {
+		var clear detect.Subject
+		if k := in.o.Pseudonyms; k.Enabled() {
+			clear = detect.Subject{UserID: ev.UserID, SessionID: ev.SessionID, FamilyID: ev.FamilyID, IP: ev.IP}
+			ev.UserID, ev.SessionID, ev.FamilyID, ev.IP = k.Of(ev.UserID), k.Of(ev.SessionID), k.Of(ev.FamilyID), k.Of(ev.IP)
+		}
 		w.events.Append(ev, int32(m.Partition), m.Offset)
 		w.byType[ev.Type]++
 		if w.sli != nil {
@@ -739,8 +751,12 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 			return false
 		}
 		now := time.Now()
-		for range len(w.anomalies) - n {
+		for i := n; i < len(w.anomalies); i++ {
 			w.readAt = append(w.readAt, now)
+			if a := &w.anomalies[i]; in.o.Pseudonyms.Enabled() && a.FamilyID == ev.FamilyID && a.SessionID == ev.SessionID {
+				c := clear
+				a.Clear = &c
+			}
 		}
 		return true
 	}

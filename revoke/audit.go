@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // Status is an actions-table status.
@@ -110,9 +112,17 @@ var ActionColumns = []string{
 
 // ClickHouseStore is a Store over the actions table of one database.
 type ClickHouseStore struct {
-	conn   driver.Conn
-	db     string
-	insert string
+	conn       driver.Conn
+	db         string
+	insert     string
+	pseudonyms pseudonym.Key
+}
+
+// WithPseudonyms makes Write store pseudonyms of the actions' user,
+// session and family ids and IPs under k; it returns s.
+func (s *ClickHouseStore) WithPseudonyms(k pseudonym.Key) *ClickHouseStore {
+	s.pseudonyms = k
+	return s
 }
 
 // NewClickHouseStore returns a Store writing db.actions through conn.
@@ -137,7 +147,8 @@ func (s *ClickHouseStore) Write(ctx context.Context, rows []Record) error {
 		in := r.Intent
 		aid[i], att[i], attempt[i], st[i], guard[i] = in.ID, r.AttemptID, uint16(min(r.Attempt, 65535)), string(r.Status), r.Guardrail
 		act[i], scope[i], adapter[i], ep[i] = string(in.Action), in.Scope, r.Adapter, r.Endpoint
-		ten[i], user[i], sess[i], fam[i], ip[i] = in.Tenant, in.UserID, in.SessionID, in.FamilyID, in.IP
+		p := s.pseudonyms.Of
+		ten[i], user[i], sess[i], fam[i], ip[i] = in.Tenant, p(in.UserID), p(in.SessionID), p(in.FamilyID), p(in.IP)
 		reason[i], anom[i], kind[i], sev[i], rule[i] = in.Reason, in.AnomalyID, in.Kind, in.Severity, in.Rule
 		code[i], errs[i], note[i] = uint16(max(min(r.HTTP, 65535), 0)), r.Error, r.Note
 		lat[i] = float64(r.Latency) / float64(time.Millisecond)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // Verdict is the guardrails' decision on one intent.
@@ -46,6 +48,7 @@ type Guard struct {
 	tenants      map[string]bool
 	nets         []netip.Prefix
 	cooldown     time.Duration
+	pseudonyms   pseudonym.Key // subjects are compared by pseudonym when enabled
 	max          int
 	window, halt time.Duration
 
@@ -56,6 +59,12 @@ type Guard struct {
 	trippedAt time.Time
 	tripID    string    // the action that tripped the cap, until its halt ends
 	capFrom   time.Time // starts before an operator's resume do not count against the cap
+}
+
+// withPseudonyms makes g compare subjects by their pseudonyms under k.
+func (g *Guard) withPseudonyms(k pseudonym.Key) *Guard {
+	g.pseudonyms = k
+	return g
 }
 
 // NewGuard returns the guardrails of c; c must be valid. dryRun forces
@@ -208,6 +217,9 @@ func (g *Guard) Judge(in *Intent, now time.Time) Verdict {
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardHalted, Count: count}
 	}
 	key := in.SubjectKey()
+	if g.pseudonyms.Enabled() {
+		key = in.Tenant + "\x00" + in.Scope + "\x00" + g.pseudonyms.Of(in.Subject())
+	}
 	if l, ok := g.last[key]; ok && now.Sub(l.At) < g.cooldown {
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardCooldown}
 	}

@@ -58,11 +58,16 @@ func IntentID(anomalyID, scope, subject string) string {
 }
 
 // NewIntent builds the intent for anomaly a and a revoking action act,
-// requested at now.
+// requested at now. It names the subject in clear (a.Clear) when a's
+// identifiers are pseudonyms: the session API knows only clear ids.
 func NewIntent(a *detect.Anomaly, act Action, rule *Rule, now time.Time) Intent {
 	scope := act.Scope()
+	subj := detect.Subject{UserID: a.UserID, SessionID: a.SessionID, FamilyID: a.FamilyID, IP: a.IP}
+	if a.Clear != nil {
+		subj = *a.Clear
+	}
 	in := Intent{
-		Action: act, Scope: scope, Tenant: a.Tenant, UserID: a.UserID, SessionID: a.SessionID, FamilyID: a.FamilyID, IP: a.IP,
+		Action: act, Scope: scope, Tenant: a.Tenant, UserID: subj.UserID, SessionID: subj.SessionID, FamilyID: subj.FamilyID, IP: subj.IP,
 		Reason: a.Detector, AnomalyID: a.ID, Kind: a.Kind, Severity: a.Severity.String(),
 		FirstEventTime: a.FirstEventTime.UTC(), DetectedAt: a.DetectedAt.UTC(), RequestedAt: now.UTC(),
 	}

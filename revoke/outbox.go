@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // OutboxOptions configure an Outbox.
@@ -73,7 +75,16 @@ func (ob *Outbox) Intents(as []detect.Anomaly, now time.Time) []Intent {
 		if act == AlertOnly {
 			continue
 		}
-		out = append(out, NewIntent(&as[i], act, rule, now))
+		in := NewIntent(&as[i], act, rule, now)
+		if strings.HasPrefix(in.Subject(), pseudonym.Prefix) {
+			// Pseudonymized and not known in clear (a window detector's
+			// anomaly over stored events): the session API would not know
+			// the subject. A person must act on it.
+			ob.o.Logger.Warn("not revoking: the subject is known only by its pseudonym; revoke it by hand",
+				"anomaly_id", as[i].ID, "detector", as[i].Detector, "scope", in.Scope, "subject", in.Subject())
+			continue
+		}
+		out = append(out, in)
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // Detector and kinds of the anomalies the revoker raises itself.
@@ -47,6 +48,10 @@ type RevokerOptions struct {
 	// Raise makes the revoker's own anomalies durable (revocation_halted,
 	// revocation_failed); it is retried until it succeeds.
 	Raise func(ctx context.Context, as []detect.Anomaly) error
+	// Pseudonyms, when enabled, is the key the stored actions name their
+	// subjects under (privacy.key_file): the cool-down compares subjects
+	// by pseudonym, so that the history read back from ClickHouse matches.
+	Pseudonyms pseudonym.Key
 	// Metrics, Logger and Now default to unregistered metrics, a discarding logger and time.Now.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -110,7 +115,7 @@ func NewRevoker(o RevokerOptions) (*Revoker, error) {
 	c := o.Config
 	r := &Revoker{
 		o: o, cfg: c, log: o.Logger, m: o.Metrics,
-		guard:    NewGuard(c, o.Adapter == nil),
+		guard:    NewGuard(c, o.Adapter == nil).withPseudonyms(o.Pseudonyms),
 		limiter:  rate.NewLimiter(rate.Limit(c.RateLimit), c.RateBurst),
 		sem:      make(chan struct{}, c.Concurrency),
 		final:    map[string]time.Time{},

@@ -73,6 +73,13 @@ Examples:
 			return errUsage("%v", err)
 		}
 		return withQueryConn(ctx, env, *path, func(ctx context.Context, q queryConn) error {
+			// With privacy.key_file, stored ids are pseudonyms: look up
+			// the clear id's (a pseudonym given as is stays as it is).
+			k, err := q.cfg.Privacy.Key()
+			if err != nil {
+				return err
+			}
+			subject := k.Of(subject)
 			es, err := postmortem.Timeline(ctx, q.conn, postmortem.TimelineOptions{Kind: kind, Subject: subject, From: t1, To: t2, Gap: *gap})
 			if err != nil {
 				return err

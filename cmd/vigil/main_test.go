@@ -39,7 +39,7 @@ func TestHelpListsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []string{"run", "migrate", "demo", "config", "version", "simulate", "score", "rules", "slo", "backtest", "revoke", "dashboards", "timeline", "incident", "query", "bench"} {
+	for _, c := range []string{"run", "migrate", "demo", "config", "version", "simulate", "score", "rules", "slo", "backtest", "revoke", "dashboards", "timeline", "incident", "query", "pseudonym", "bench"} {
 		if !strings.Contains(out, "\n  "+c+" ") {
 			t.Errorf("--help does not list %q:\n%s", c, out)
 		}

@@ -62,7 +62,7 @@ func errUsage(format string, args ...any) error {
 }
 
 func commands() []command {
-	cs := []command{cmdRun(), cmdMigrate(), cmdConfig(), cmdVersion(), cmdDemo(), cmdSimulate(), cmdScore(), cmdRules(), cmdSLO(), cmdBacktest(), cmdRevoke(), cmdDashboards(), cmdTimeline(), cmdIncident(), cmdQuery(), cmdBench()}
+	cs := []command{cmdRun(), cmdMigrate(), cmdConfig(), cmdVersion(), cmdDemo(), cmdSimulate(), cmdScore(), cmdRules(), cmdSLO(), cmdBacktest(), cmdRevoke(), cmdDashboards(), cmdTimeline(), cmdIncident(), cmdQuery(), cmdPseudonym(), cmdBench()}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	return cs
 }

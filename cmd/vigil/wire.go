@@ -341,7 +341,15 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		p.stop(context.Background())
 		return nil, err
 	}
-	anomalySink := ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database)
+	pseudonyms, err := cfg.Privacy.Key()
+	if err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	if pseudonyms.Enabled() {
+		log.Info("storing user, session and family ids and IPs as pseudonyms (privacy.key_file)")
+	}
+	anomalySink := ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database).WithPseudonyms(pseudonyms)
 	revokeMetrics := revoke.NewMetrics(reg)
 	policy, err := revoke.NewPolicy(cfg.Revoke.Policy)
 	if err != nil {
@@ -369,6 +377,12 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		log.Info("alerting", "alertmanagers", len(cfg.Alerts.Alertmanagers), "min_severity", cfg.Alerts.MinSeverity)
 	}
 	writeAnomalies := func(ctx context.Context, as []detect.Anomaly) error {
+		if pseudonyms.Enabled() { // the revoker's own name subjects in clear; alerts show what is stored
+			as = slices.Clone(as)
+			for i := range as {
+				as[i].Pseudonymize(pseudonyms)
+			}
+		}
 		if err := anomalySink.WriteAnomalies(ctx, as); err != nil {
 			return err
 		}
@@ -387,8 +401,9 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		rv, err := revoke.NewRevoker(revoke.RevokerOptions{
 			Config: cfg.Revoke, Brokers: cfg.Kafka.Brokers, Dialer: dialer, Adapter: adapter,
 			SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout, HeartbeatInterval: cfg.Kafka.HeartbeatInterval,
-			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database), Raise: writeAnomalies,
-			Metrics: revokeMetrics, Logger: log.With("component", "revoker"),
+			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database).WithPseudonyms(pseudonyms), Raise: writeAnomalies,
+			Pseudonyms: pseudonyms,
+			Metrics:    revokeMetrics, Logger: log.With("component", "revoker"),
 		})
 		if err != nil {
 			p.stop(context.Background())
@@ -467,7 +482,8 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		Config: cfg.Ingest, Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group,
 		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
-		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Metrics: ingest.NewMetrics(reg), Logger: log,
+		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database).WithPseudonyms(pseudonyms), Pseudonyms: pseudonyms,
+		Metrics: ingest.NewMetrics(reg), Logger: log,
 		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
 		History:  detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
 		OnAssign: onAssign,

@@ -16,6 +16,7 @@ import (
 	"github.com/vigilhq/vigil/alerts"
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/pseudonym"
 	"github.com/vigilhq/vigil/revoke"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Tracing configures OpenTelemetry traces.
 	Tracing Tracing `yaml:"tracing"`
+	// Privacy configures keyed pseudonymization of identifiers before storage.
+	Privacy Privacy `yaml:"privacy"`
 
 	// src records where each key's value came from (file:line or an
 	// environment variable), so that Validate can point at it. It is nil for
@@ -158,6 +161,24 @@ type Admin struct {
 	// TokenFile holds a bearer token that /metrics and /debug/pprof/ then
 	// require; "" leaves them open (health probes are always open).
 	TokenFile string `yaml:"token_file"`
+}
+
+// Privacy is the `privacy:` section.
+type Privacy struct {
+	// KeyFile holds the key (at least 16 bytes) under which user ids,
+	// session and family ids and IP addresses are replaced by keyed
+	// pseudonyms (HMAC-SHA-256) before vigil stores them; "" stores them
+	// in clear.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Key returns the pseudonymization key, the zero (off) Key when key_file
+// is not set; errors name the key and never quote the file.
+func (p Privacy) Key() (pseudonym.Key, error) {
+	if p.KeyFile == "" {
+		return nil, nil
+	}
+	return pseudonym.Load("privacy.key_file", p.KeyFile)
 }
 
 // Token returns the admin bearer token read from token_file (trailing

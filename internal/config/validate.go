@@ -72,6 +72,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.clickhouse(&c.ClickHouse)
+	if c.Privacy.KeyFile != "" {
+		if _, err := c.Privacy.Key(); err != nil {
+			v.bad("privacy.key_file", "%v", strings.TrimPrefix(err.Error(), "privacy.key_file: "))
+		}
+	}
 	if c.Admin.TokenFile != "" {
 		v.file("admin.token_file", c.Admin.TokenFile)
 	}
