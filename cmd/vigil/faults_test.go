@@ -148,6 +148,9 @@ func newFaultRig(t *testing.T) *faultRig {
 		"VIGIL_INGEST_FLUSH_INTERVAL=100ms", "VIGIL_INGEST_RETRY_MAX=1s",
 		"VIGIL_REVOKE_ADAPTER_KIND=http", "VIGIL_REVOKE_ADAPTER_URL=http://" + r.api.Addr(), "VIGIL_REVOKE_ADAPTER_ALLOW_HTTP=true",
 		"VIGIL_REVOKE_RETRY_MAX=1s",
+		// Every theft must be revoked: a soak makes hundreds in ten
+		// minutes, past the default blast-radius cap of 200.
+		"VIGIL_REVOKE_MAX_ACTIONS=100000",
 	}
 	return r
 }
@@ -171,7 +174,9 @@ func (r *faultRig) produce(perSecond int, theftEvery time.Duration) (stop func()
 		r.t.Fatal(err)
 	}
 	done, quit := make(chan struct{}), make(chan struct{})
-	s := sim.NewStream(sim.StreamConfig{Seed: 11, Users: 5_000, Start: time.Now().UTC(), InvalidEvery: 50})
+	// Event time advances as fast as real time: a stream that ran ahead
+	// would end up rejected as time_in_future after a few minutes.
+	s := sim.NewStream(sim.StreamConfig{Seed: 11, Users: 5_000, Start: time.Now().UTC(), Step: time.Second / time.Duration(perSecond), InvalidEvery: 50})
 	go func() {
 		defer close(done)
 		defer cl.Close()
