@@ -753,9 +753,8 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 		now := time.Now()
 		for i := n; i < len(w.anomalies); i++ {
 			w.readAt = append(w.readAt, now)
-			if a := &w.anomalies[i]; in.o.Pseudonyms.Enabled() && a.FamilyID == ev.FamilyID && a.SessionID == ev.SessionID {
-				c := clear
-				a.Clear = &c
+			if a := &w.anomalies[i]; in.o.Pseudonyms.Enabled() {
+				a.Clear = clearSubject(a, ev, clear)
 			}
 		}
 		return true
@@ -779,6 +778,32 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 	}
 	w.dead = append(w.dead, d)
 	return false
+}
+
+// clearSubject returns the clear identifiers of anomaly a raised on event
+// ev (pseudonymized; clear holds its identifiers in clear): those a names,
+// when each is ev's; nil when a names another subject (known here only by
+// pseudonym).
+func clearSubject(a *detect.Anomaly, ev *schemas.Event, clear detect.Subject) *detect.Subject {
+	var c detect.Subject
+	for _, f := range []struct {
+		got, pseudo, clear string
+		dst                *string
+	}{
+		{a.UserID, ev.UserID, clear.UserID, &c.UserID},
+		{a.SessionID, ev.SessionID, clear.SessionID, &c.SessionID},
+		{a.FamilyID, ev.FamilyID, clear.FamilyID, &c.FamilyID},
+		{a.IP, ev.IP, clear.IP, &c.IP},
+	} {
+		if f.got == "" {
+			continue
+		}
+		if f.got != f.pseudo {
+			return nil
+		}
+		*f.dst = f.clear
+	}
+	return &c
 }
 
 // persist makes a batch durable, retrying transient failures until it
