@@ -23,5 +23,5 @@ func TestClearSubject(t *testing.T) {
 	f("theft: user, session, family", detect.Anomaly{UserID: "ps_u", SessionID: "ps_s", FamilyID: "ps_f"}, &detect.Subject{UserID: "alice", SessionID: "s1", FamilyID: "f1"})
 	f("hijack: session and IP only", detect.Anomaly{SessionID: "ps_s", IP: "ps_i"}, &detect.Subject{SessionID: "s1", IP: "10.0.0.1"})
 	f("another family", detect.Anomaly{UserID: "ps_u", FamilyID: "ps_other"}, nil)
-	f("names nothing", detect.Anomaly{}, &detect.Subject{})
+	f("names nothing", detect.Anomaly{}, nil)
 }

@@ -783,9 +783,10 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 // clearSubject returns the clear identifiers of anomaly a raised on event
 // ev (pseudonymized; clear holds its identifiers in clear): those a names,
 // when each is ev's; nil when a names another subject (known here only by
-// pseudonym).
+// pseudonym) or nothing.
 func clearSubject(a *detect.Anomaly, ev *schemas.Event, clear detect.Subject) *detect.Subject {
 	var c detect.Subject
+	named := false
 	for _, f := range []struct {
 		got, pseudo, clear string
 		dst                *string
@@ -801,7 +802,10 @@ func clearSubject(a *detect.Anomaly, ev *schemas.Event, clear detect.Subject) *d
 		if f.got != f.pseudo {
 			return nil
 		}
-		*f.dst = f.clear
+		*f.dst, named = f.clear, true
+	}
+	if !named {
+		return nil
 	}
 	return &c
 }
