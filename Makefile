@@ -14,7 +14,7 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
 
 ## test: install what is missing, then vet and run every test, under the
-## race detector, against real services (about seven minutes on 2 cores).
+## race detector, against real services (about nine minutes on 2 cores).
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -race -timeout 12m ./...
@@ -30,7 +30,7 @@ soak: setup
 demo: setup build
 	./$(BIN) demo
 
-## bench: vigil against ClickHouse's Kafka engine and a kcat pipe, then replay→revocation latency and detector memory (about several minutes; figures in docs/benchmarks.md).
+## bench: vigil against ClickHouse's Kafka engine and a kcat pipe, then replay→revocation latency and detector memory (about five minutes; figures in docs/benchmarks.md).
 bench: setup build
 	./$(BIN) bench
 
