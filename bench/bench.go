@@ -51,6 +51,9 @@ type Throughput struct {
 	// ServerPeakRSS the server's over the run.
 	PeakRSS       int64 `json:"peak_rss_bytes"`
 	ServerPeakRSS int64 `json:"server_peak_rss_bytes"`
+	// StoredBytesPerEvent is the size on disk of the events and timeline
+	// tables' active parts (compressed) per event, when measured.
+	StoredBytesPerEvent float64 `json:"stored_bytes_per_event,omitempty"`
 	// Notes says what the contender did and what bounds it.
 	Notes string `json:"notes,omitempty"`
 	// Runs lists the events/s of every run, in order, when there were
@@ -157,6 +160,14 @@ func (r *Run) Wait(ctx context.Context, t *Throughput, failed func() error) erro
 		}
 	}
 	return nil
+}
+
+// StoredBytes sums the on-disk bytes of db's events and event_subjects
+// active parts.
+func StoredBytes(ctx context.Context, conn driver.Conn, db string) (uint64, error) {
+	var n uint64
+	err := conn.QueryRow(ctx, "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = '"+db+"' AND table IN ('events', 'event_subjects')").Scan(&n)
+	return n, err
 }
 
 // Subjects counts db's event_subjects rows: what the other contenders
@@ -270,6 +281,9 @@ func (r Report) WriteTable(w io.Writer) error {
 	for _, t := range r.Throughput {
 		if t.Skipped != "" {
 			fmt.Fprintf(w, "  %s: skipped: %s\n", t.Name, t.Skipped)
+		}
+		if t.StoredBytesPerEvent > 0 {
+			fmt.Fprintf(w, "  %s: %.0f bytes per event on disk in ClickHouse (events and timeline rows, compressed)\n", t.Name, t.StoredBytesPerEvent)
 		}
 		if t.Notes != "" && t.Skipped == "" {
 			fmt.Fprintf(w, "  %s: %s", t.Name, t.Notes)

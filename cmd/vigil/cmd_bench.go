@@ -366,6 +366,9 @@ func (b *benchRun) vigil(ctx context.Context) (bench.Throughput, uint64, error) 
 		return t, 0, err
 	}
 	t.Finish(u)
+	if n, err := bench.StoredBytes(ctx, b.conn, db); err == nil && t.Events > 0 {
+		t.StoredBytesPerEvent = float64(n) / float64(t.Events)
+	}
 	subjects, err := bench.Subjects(ctx, b.conn, db)
 	b.say("vigil: %.0f events/s", t.EventsPerSec)
 	return t, subjects, err
