@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -586,5 +587,103 @@ func TestPseudonymizedClosedLoop(t *testing.T) {
 	out, _, err := run(t, map[string]string{"VIGIL_PRIVACY_KEY_FILE": keyFile}, "pseudonym", "fam-th-1000000")
 	if err != nil || strings.TrimSpace(out) != fam {
 		t.Errorf("vigil pseudonym: %q %v, want %s", out, err, fam)
+	}
+}
+
+// TestThreeProcesses: three `vigil run` processes share the topic's
+// partitions through their consumer group while traffic flows; one is
+// killed -9 and another added mid-stream, and a token theft is split
+// across a handoff: its login and rotation are judged by one process, which
+// is then killed, and the replay reaches the process that took the
+// partition over (its detector state rebuilt from ClickHouse). Nothing is
+// lost or doubled: every event stored once, every theft detected once and
+// revoked once.
+func TestThreeProcesses(t *testing.T) {
+	r := newFaultRig(t)
+	var procs []*proc
+	start := func() {
+		p := startVigil(t, r.env)
+		procs = append(procs, p)
+		testenv.WaitFor(t, time.Minute, "a new vigil ready", func() (bool, string) {
+			code, body := p.get("/readyz")
+			return code == 200, body
+		})
+	}
+	for range 3 {
+		start()
+	}
+	r.vigil.Store(procs[0])
+	// owners returns which live processes own each partition (their
+	// buffer gauge is there only while they do).
+	owners := func() map[string][]int {
+		m := map[string][]int{}
+		for i, p := range procs {
+			if p.exited {
+				continue
+			}
+			_, metrics := p.get("/metrics")
+			for _, part := range []string{"0", "1", "2", "3"} {
+				if strings.Contains(metrics, `vigil_ingest_buffer_fill_ratio{partition="`+part+`"}`) {
+					m[part] = append(m[part], i)
+				}
+			}
+		}
+		return m
+	}
+	settled := func(what string) {
+		t.Helper()
+		testenv.WaitFor(t, time.Minute, what, func() (bool, string) {
+			m := owners()
+			for _, part := range []string{"0", "1", "2", "3"} {
+				if len(m[part]) != 1 {
+					return false, fmt.Sprint(m)
+				}
+			}
+			return true, ""
+		})
+	}
+	settled("each partition owned by exactly one of the three")
+	stop := r.produce(1_500, 2*time.Second)
+	r.steady(3 * time.Second)
+
+	// Split a theft: login and rotation now, on the partition kgo picks for its family.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.DefaultProduceTopic("session-events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	split := r.theft(2_000_000)
+	res := cl.ProduceSync(context.Background(), split[:2]...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	partition := strconv.Itoa(int(res[0].Record.Partition))
+	testenv.WaitFor(t, time.Minute, "the split theft's login and rotation stored", func() (bool, string) {
+		n := count(t, r.conn, "SELECT count() FROM "+r.db+".events WHERE family_id = 'fam-th-2000000'")
+		return n == 2, fmt.Sprintf("%d of 2", n)
+	})
+	settled("the assignment settled")
+	owner := owners()[partition][0]
+	t.Logf("partition %s is owned by process %d: killing it", partition, owner)
+	_ = procs[owner].cmd.Process.Kill()
+	<-procs[owner].done
+	procs[owner].exited = true
+	survivors := slices.Delete(slices.Clone(procs), owner, owner+1)
+	settled("partition " + partition + " taken over by a survivor")
+	if o := owners()[partition]; len(o) != 1 || !slices.Contains(survivors, procs[o[0]]) {
+		t.Fatalf("partition %s owned by %v after the kill", partition, o)
+	}
+	if err := cl.ProduceSync(context.Background(), split[2]).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r.valid.Add(3)
+	r.thefts.Add(1)
+	r.steady(2 * time.Second)
+	start() // a fourth joins mid-stream
+	r.steady(3 * time.Second)
+	stop()
+	r.verify()
+	if n := r.target.families("fam-th-2000000"); n != 1 {
+		t.Errorf("the theft split across the handoff: revoked %d times, want once", n)
 	}
 }
