@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/vigilhq/vigil/detect"
-	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // Sink makes batches durable.
@@ -40,15 +38,6 @@ type ClickHouseSink struct {
 	insertEvent string
 	insertDead  string
 	insertAnom  string
-	pseudonyms  pseudonym.Key
-}
-
-// WithPseudonyms makes WriteAnomalies store pseudonyms of the anomalies'
-// user, session and family ids and IPs under k (those the ingester raises
-// already are; the revoker's are not); it returns s.
-func (s *ClickHouseSink) WithPseudonyms(k pseudonym.Key) *ClickHouseSink {
-	s.pseudonyms = k
-	return s
 }
 
 // NewClickHouseSink returns a Sink writing to database db through conn.
@@ -85,12 +74,6 @@ func (s *ClickHouseSink) WriteDeadLetters(ctx context.Context, dl []DeadLetter) 
 func (s *ClickHouseSink) WriteAnomalies(ctx context.Context, as []detect.Anomaly) error {
 	if len(as) == 0 {
 		return nil
-	}
-	if s.pseudonyms.Enabled() {
-		as = slices.Clone(as)
-		for i := range as {
-			as[i].Pseudonymize(s.pseudonyms)
-		}
 	}
 	return insertSplitting(len(as), func(i, j int) error {
 		return s.insert(ctx, s.insertAnom, detect.AnomalyValues(as[i:j]))

@@ -216,10 +216,7 @@ func (g *Guard) Judge(in *Intent, now time.Time) Verdict {
 		}
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardHalted, Count: count}
 	}
-	key := in.SubjectKey()
-	if g.pseudonyms.Enabled() {
-		key = in.Tenant + "\x00" + in.Scope + "\x00" + g.pseudonyms.Of(in.Subject())
-	}
+	key := in.SubjectKeyUnder(g.pseudonyms)
 	if l, ok := g.last[key]; ok && now.Sub(l.At) < g.cooldown {
 		return Verdict{Status: StatusSuppressed, Guardrail: GuardCooldown}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/pseudonym"
 )
 
 // Intent is one action vigil has decided to take: the message on the
@@ -93,8 +94,12 @@ func (in *Intent) Subject() string {
 
 // SubjectKey identifies the subject across intents, for the cool-down and
 // the outbox partitioning: tenant, scope and subject id.
-func (in *Intent) SubjectKey() string {
-	return in.Tenant + "\x00" + in.Scope + "\x00" + in.Subject()
+func (in *Intent) SubjectKey() string { return in.SubjectKeyUnder(nil) }
+
+// SubjectKeyUnder is SubjectKey with the subject id's pseudonym under k
+// (the zero Key: the id itself), as the stored actions name it.
+func (in *Intent) SubjectKeyUnder(k pseudonym.Key) string {
+	return in.Tenant + "\x00" + in.Scope + "\x00" + k.Of(in.Subject())
 }
 
 // DecodeIntent parses an outbox message; a message that is not a valid

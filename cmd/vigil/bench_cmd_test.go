@@ -62,6 +62,9 @@ func TestBenchCommand(t *testing.T) {
 		if c.ServerCPU <= 0 || c.ServerPeakRSS <= 0 || c.CPUPerMillion <= 0 {
 			t.Errorf("%s: server CPU %s, server peak RSS %d, CPU per million %s", c.Name, c.ServerCPU, c.ServerPeakRSS, c.CPUPerMillion)
 		}
+		if c.Name == "vigil" && c.StoredBytesPerEvent <= 0 {
+			t.Errorf("vigil: no ClickHouse bytes per event")
+		}
 		if c.Name != "kafka-engine" && (c.ClientCPU <= 0 || c.PeakRSS <= 0) {
 			t.Errorf("%s: client CPU %s, peak RSS %d", c.Name, c.ClientCPU, c.PeakRSS)
 		}

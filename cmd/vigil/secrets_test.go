@@ -16,11 +16,17 @@ import (
 func plantSecret(t *testing.T, dir, name string) (secret, path string) {
 	t.Helper()
 	secret = "planted-" + name + "-Zq81xW"
-	path = filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+	return secret, writeSecret(t, dir, name, secret)
+}
+
+// writeSecret writes a one-line secret file (mode 0600) and returns its path.
+func writeSecret(t *testing.T, dir, name, value string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(value+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return secret, path
+	return path
 }
 
 // noSecrets fails t if text, what vigil printed, holds any of secrets.

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,13 +36,6 @@ func TestKafkaSCRAMOverTLS(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	db := testenv.Database(t)
 	dir := t.TempDir()
-	secret := func(name, v string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	env := func(passwordFile, caFile string) []string {
 		return []string{
 			"VIGIL_KAFKA_BROKERS=" + brokers, "VIGIL_CLICKHOUSE_ADDR=" + srv.Addr(), "VIGIL_CLICKHOUSE_DATABASE=" + db,
@@ -76,10 +67,10 @@ func TestKafkaSCRAMOverTLS(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(p.out.String()), "\n")
 		t.Logf("%s: %s", name, lines[len(lines)-1])
 	}
-	failsAtStart("wrong password", env(secret("wrong", "not-the-password"), certs.CAFile), "sasl")
-	failsAtStart("broker's CA not trusted", env(secret("right", password), ""), "certificate")
+	failsAtStart("wrong password", env(writeSecret(t, dir, "wrong", "not-the-password"), certs.CAFile), "sasl")
+	failsAtStart("broker's CA not trusted", env(writeSecret(t, dir, "right", password), ""), "certificate")
 
-	p := startVigil(t, env(secret("right2", password), certs.CAFile))
+	p := startVigil(t, env(writeSecret(t, dir, "right2", password), certs.CAFile))
 	testenv.WaitFor(t, time.Minute, "vigil ready over TLS and SCRAM", func() (bool, string) {
 		code, body := p.get("/readyz")
 		return code == 200, body

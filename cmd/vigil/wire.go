@@ -349,7 +349,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	if pseudonyms.Enabled() {
 		log.Info("storing user, session and family ids and IPs as pseudonyms (privacy.key_file)")
 	}
-	anomalySink := ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database).WithPseudonyms(pseudonyms)
+	anomalySink := ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database)
 	revokeMetrics := revoke.NewMetrics(reg)
 	policy, err := revoke.NewPolicy(cfg.Revoke.Policy)
 	if err != nil {
@@ -377,7 +377,10 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		log.Info("alerting", "alertmanagers", len(cfg.Alerts.Alertmanagers), "min_severity", cfg.Alerts.MinSeverity)
 	}
 	writeAnomalies := func(ctx context.Context, as []detect.Anomaly) error {
-		if pseudonyms.Enabled() { // the revoker's own name subjects in clear; alerts show what is stored
+		// The ingester's anomalies name pseudonyms already; the revoker's
+		// and the window detectors' go through here: stored and alerted
+		// as pseudonyms (Pseudonymize leaves pseudonyms as they are).
+		if pseudonyms.Enabled() {
 			as = slices.Clone(as)
 			for i := range as {
 				as[i].Pseudonymize(pseudonyms)
@@ -482,7 +485,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		Config: cfg.Ingest, Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group,
 		DLQTopic: cfg.Kafka.DLQTopic, SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
-		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database).WithPseudonyms(pseudonyms), Pseudonyms: pseudonyms,
+		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Pseudonyms: pseudonyms,
 		Metrics: ingest.NewMetrics(reg), Logger: log,
 		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
 		History:  detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
