@@ -10,8 +10,9 @@ var kindVar, subjectVar = sqlVar("kind"), sqlVar("subject")
 
 // subjectFilter matches the events of the chosen subject through the
 // event_subjects index (ordered by kind and subject). A family whose id is
-// its first session's (the default) has only session rows there.
-var subjectFilter = `id IN (
+// its first session's (the default) has only session rows there. GLOBAL
+// keeps it valid on a cluster, where both tables are Distributed.
+var subjectFilter = `id GLOBAL IN (
     SELECT id FROM event_subjects
     WHERE (kind = ` + kindVar + ` OR (` + kindVar + ` = 'family' AND kind = 'session')) AND subject = ` + subjectVar + ` AND $__timeFilter(time))`
 

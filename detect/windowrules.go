@@ -39,8 +39,10 @@ func (q windowQuery) expand() string {
 // busy narrows a rule to the subjects (values of col) with at least n
 // events of the given types in the whole span: no window can reach n
 // without them, and the windows' expansion then only touches those.
+// GLOBAL runs the subquery once and ships its result to every shard when
+// events is a Distributed table (a cluster); on one server it is a plain IN.
 func (q windowQuery) busy(col, types string, n int) string {
-	return fmt.Sprintf(" AND %s IN (SELECT %s FROM %s.events WHERE type IN (%s) AND %s != '' AND %s GROUP BY %s HAVING count() >= %d)",
+	return fmt.Sprintf(" AND %s GLOBAL IN (SELECT %s FROM %s.events WHERE type IN (%s) AND %s != '' AND %s GROUP BY %s HAVING count() >= %d)",
 		col, col, q.db, types, col, q.span(), col, n)
 }
 

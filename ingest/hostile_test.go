@@ -97,7 +97,7 @@ func TestHostileEvents(t *testing.T) {
 	e := &env{t: t, brokers: cluster.ListenAddrs(), conn: testenv.Conn(t, srv), db: testenv.Database(t), srvAddr: srv.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := chschema.Migrate(ctx, e.conn, e.db); err != nil {
+	if _, err := chschema.MigrateCluster(ctx, e.conn, e.db, testenv.ClusterOf(srv)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := ingest.DefaultConfig()

@@ -71,7 +71,7 @@ func newTBEnv(t testing.TB, tt *testing.T, ownClickHouse bool) (*env, func() err
 	e := &env{t: tt, brokers: brokers, conn: testenv.Conn(t, srv), db: testenv.Database(t), srvAddr: srv.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := chschema.Migrate(ctx, e.conn, e.db); err != nil {
+	if _, err := chschema.MigrateCluster(ctx, e.conn, e.db, testenv.ClusterOf(srv)); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return e, srv.Stop, srv.Restart
@@ -625,7 +625,8 @@ func (nopSink) Ping(context.Context) error                                  { re
 func (nopSink) WriteAnomalies(context.Context, []detect.Anomaly) error      { return nil }
 
 // TestTracesLinkProducers: with tracing on, each batch is a consumer span
-// linked to the producers' traceparent headers, continuing a sampled trace.
+// linked to the producers' traceparent headers, continuing a sampled trace,
+// with one fetch, decode, insert and commit child each.
 func TestTracesLinkProducers(t *testing.T) {
 	e, _, _ := newEnv(t, false)
 	rec := tracetest.NewSpanRecorder()
@@ -645,11 +646,22 @@ func TestTracesLinkProducers(t *testing.T) {
 
 	producer, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	messages := int64(0)
-	spans := rec.Ended()
-	for _, s := range spans {
-		if s.Name() != topic+" process" || s.SpanKind() != trace.SpanKindConsumer {
+	children := map[trace.SpanID]map[string]int{} // batch span → child name → count
+	var batches, steps []sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		switch s.Name() {
+		case topic + " process":
+			batches = append(batches, s)
+			children[s.SpanContext().SpanID()] = map[string]int{}
+		case "fetch", "decode", "insert", "commit":
+			steps = append(steps, s)
+		default:
 			t.Errorf("unexpected span %q kind %v", s.Name(), s.SpanKind())
-			continue
+		}
+	}
+	for _, s := range batches {
+		if s.SpanKind() != trace.SpanKindConsumer {
+			t.Errorf("batch span kind %v", s.SpanKind())
 		}
 		if len(s.Links()) == 0 || s.Links()[0].SpanContext.TraceID() != producer {
 			t.Errorf("span %q: links %v, want links to the producer trace", s.Name(), s.Links())
@@ -663,7 +675,25 @@ func TestTracesLinkProducers(t *testing.T) {
 			}
 		}
 	}
-	if len(spans) == 0 || messages != 2_000 {
-		t.Errorf("%d batch spans covering %d messages, want spans covering 2000", len(spans), messages)
+	for _, s := range steps {
+		c, ok := children[s.Parent().SpanID()]
+		if !ok || s.SpanContext().TraceID() != producer {
+			t.Errorf("%s span is not a child of a batch span: parent %v", s.Name(), s.Parent())
+			continue
+		}
+		if s.EndTime().Before(s.StartTime()) {
+			t.Errorf("%s span ends before it starts", s.Name())
+		}
+		c[s.Name()]++
+	}
+	for id, c := range children {
+		for _, name := range []string{"fetch", "decode", "insert", "commit"} {
+			if c[name] != 1 {
+				t.Errorf("batch span %s has %d %s children, want 1", id, c[name], name)
+			}
+		}
+	}
+	if len(batches) == 0 || messages != 2_000 {
+		t.Errorf("%d batch spans covering %d messages, want spans covering 2000", len(batches), messages)
 	}
 }

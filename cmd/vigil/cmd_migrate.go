@@ -12,19 +12,28 @@ import (
 func cmdMigrate() command {
 	c := command{name: "migrate", summary: "create or upgrade the ClickHouse schema (idempotent)", usage: `
 Usage:
-  vigil migrate --config FILE [--status]
+  vigil migrate --config FILE [--cluster NAME] [--status]
 
 Applies every embedded migration not yet recorded in schema_migrations.
 Safe to run again and from several processes at once. --status lists
 pending migrations without applying them.
 
+With --cluster NAME (or clickhouse.cluster) every statement runs ON
+CLUSTER NAME, a cluster in the servers' remote_servers: each table is a
+ReplicatedReplacingMergeTree named TABLE_local on every server, replicated
+within its shard through ZooKeeper, and a Distributed table TABLE over
+them, sharded by its sorting key, that vigil writes and reads. Every
+server needs the {shard} and {replica} macros.
+
 Examples:
   vigil migrate --config /etc/vigil/vigil.yaml
+  vigil migrate --config /etc/vigil/vigil.yaml --cluster vigil
   VIGIL_CLICKHOUSE_ADDR=ch:9000 vigil migrate --status`}
 	c.run = func(ctx context.Context, env *cmdEnv, args []string) error {
 		fs := newFlags(&c, env)
 		path := fs.String("config", "", "config file (YAML); empty means defaults plus environment")
 		status := fs.Bool("status", false, "list pending migrations only")
+		cluster := fs.String("cluster", "", "migrate on this ClickHouse cluster (default clickhouse.cluster)")
 		if done, err := parseFlags(fs, args); done {
 			return err
 		}
@@ -32,6 +41,12 @@ Examples:
 		cfg, err := config.Load(*path, env.getenv)
 		if err != nil {
 			return err
+		}
+		if *cluster != "" {
+			cfg.ClickHouse.Cluster = *cluster
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("--cluster: %w", err)
+			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
@@ -49,11 +64,15 @@ Examples:
 			fmt.Fprintf(env.stdout, "database %s: %d pending migration(s) %v\n", db, len(pending), pending)
 			return nil
 		}
-		res, err := chschema.Migrate(ctx, conn, db)
+		res, err := chschema.MigrateCluster(ctx, conn, db, cfg.ClickHouse.Cluster)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "database %s: applied %v, schema version %d\n", db, res.Applied, res.Current)
+		on := ""
+		if cfg.ClickHouse.Cluster != "" {
+			on = " on cluster " + cfg.ClickHouse.Cluster
+		}
+		fmt.Fprintf(env.stdout, "database %s%s: applied %v, schema version %d\n", db, on, res.Applied, res.Current)
 		return nil
 	}
 	return c

@@ -111,7 +111,7 @@ func openClickHouseIn(ctx context.Context, c config.ClickHouse, getenv func(stri
 	}
 	return chschema.Open(ctx, chschema.ConnOptions{
 		Addr: c.Addr, Username: c.Username, Password: pw, DialTimeout: c.DialTimeout,
-		ReadTimeout: c.ReadTimeout, MaxOpenConns: c.MaxOpenConns, Compression: c.Compression, TLS: tc, Database: db,
+		ReadTimeout: c.ReadTimeout, MaxOpenConns: c.MaxOpenConns, Compression: c.Compression, TLS: tc, Database: db, Cluster: c.Cluster,
 	})
 }
 
@@ -157,7 +157,7 @@ func (p *pipeline) startRetention(c config.ClickHouse, reg prometheus.Registerer
 		for {
 			for _, table := range chschema.RetainedTables {
 				days := c.Retention.Days()[table]
-				parts, err := chschema.DropExpired(ctx, p.conn, c.Database, table, days, time.Now())
+				parts, err := chschema.DropExpired(ctx, p.conn, c.Database, c.Cluster, table, days, time.Now())
 				if len(parts) > 0 {
 					dropped.WithLabelValues(table).Add(float64(len(parts)))
 					p.log.Info("retention: dropped expired partitions", "table", table, "keep_days", days, "partitions", parts)
@@ -285,7 +285,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 				return err
 			}
 			if migrate {
-				res, err := chschema.Migrate(cctx, conn, cfg.ClickHouse.Database)
+				res, err := chschema.MigrateCluster(cctx, conn, cfg.ClickHouse.Database, cfg.ClickHouse.Cluster)
 				if err != nil {
 					conn.Close()
 					return err
@@ -330,9 +330,16 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		return nil, err
 	}
 	p.stopTracing = stopTracing
-	var tracer trace.Tracer
+	// tracer returns the tracer of a package, nil when tracing is off:
+	// then the ingester, the outbox and the revoker do no trace work.
+	tracer := func(string) trace.Tracer { return nil }
+	if env.tracerProvider != nil { // a test's in-memory exporter
+		tp = env.tracerProvider
+	}
+	if cfg.Tracing.OTLPEndpoint != "" || env.tracerProvider != nil {
+		tracer = func(pkg string) trace.Tracer { return tp.Tracer("github.com/vigilhq/vigil/" + pkg) }
+	}
 	if cfg.Tracing.OTLPEndpoint != "" {
-		tracer = tp.Tracer("github.com/vigilhq/vigil/ingest")
 		log.Info("tracing to OTLP/HTTP collector", "endpoint", cfg.Tracing.OTLPEndpoint, "sample_ratio", cfg.Tracing.SampleRatio)
 	}
 
@@ -405,8 +412,8 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 			Config: cfg.Revoke, Brokers: cfg.Kafka.Brokers, Dialer: dialer, Adapter: adapter,
 			SessionTimeout: cfg.Kafka.SessionTimeout, RebalanceTimeout: cfg.Kafka.RebalanceTimeout, HeartbeatInterval: cfg.Kafka.HeartbeatInterval,
 			Store: revoke.NewClickHouseStore(p.conn, cfg.ClickHouse.Database).WithPseudonyms(pseudonyms), Raise: writeAnomalies,
-			Pseudonyms: pseudonyms,
-			Metrics:    revokeMetrics, Logger: log.With("component", "revoker"),
+			Pseudonyms: pseudonyms, Tracer: tracer("revoke"),
+			Metrics: revokeMetrics, Logger: log.With("component", "revoker"),
 		})
 		if err != nil {
 			p.stop(context.Background())
@@ -429,7 +436,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 	}
 	ob, err := revoke.NewOutbox(revoke.OutboxOptions{
 		Policy: policy, Brokers: cfg.Kafka.Brokers, Topic: cfg.Revoke.Topic, Transport: transport,
-		Metrics: revokeMetrics, Logger: log.With("component", "outbox"),
+		Tracer: tracer("revoke"), Metrics: revokeMetrics, Logger: log.With("component", "outbox"),
 	})
 	if err != nil {
 		p.stop(context.Background())
@@ -487,7 +494,7 @@ func startPipeline(ctx context.Context, cfg *config.Config, env *cmdEnv, log *sl
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval, Dialer: dialer, Transport: transport,
 		Sink: ingest.NewClickHouseSink(p.conn, cfg.ClickHouse.Database), Pseudonyms: pseudonyms,
 		Metrics: ingest.NewMetrics(reg), Logger: log,
-		Tracer: tracer, Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
+		Tracer: tracer("ingest"), Detectors: detectors, DetectMetrics: detectMetrics, SLOs: slos, SLOMetrics: slo.NewMetrics(reg, slos),
 		History:  detect.NewClickHouseHistory(p.conn, cfg.ClickHouse.Database),
 		OnAssign: onAssign,
 		OnAnomalies: func(ctx context.Context, as []detect.Anomaly) error {

@@ -105,6 +105,10 @@ type ClickHouse struct {
 	Addr []string `yaml:"addr"`
 	// Database is the database vigil's tables live in.
 	Database string `yaml:"database"`
+	// Cluster names the ClickHouse cluster (remote_servers) the schema is
+	// migrated on: replicated local tables with Distributed tables over
+	// them; "" means one server.
+	Cluster string `yaml:"cluster"`
 	// Username is the ClickHouse user.
 	Username string `yaml:"username"`
 	// PasswordFile is the file holding the password; see Password for the alternatives.

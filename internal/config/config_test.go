@@ -254,6 +254,16 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{
+			name:    "bad cluster name",
+			yaml:    "clickhouse:\n  cluster: prod-cluster\n",
+			wantErr: []string{`x.yaml:2: clickhouse.cluster: "prod-cluster" is not a valid cluster name`},
+		},
+		{name: "cluster", yaml: "clickhouse:\n  cluster: prod_2\n", check: func(t *testing.T, c *Config) {
+			if c.ClickHouse.Cluster != "prod_2" {
+				t.Errorf("clickhouse.cluster = %q", c.ClickHouse.Cluster)
+			}
+		}},
+		{
 			name:    "two documents",
 			yaml:    "kafka:\n  topic: a\n---\nlog:\n  level: warn\n",
 			wantErr: []string{`x.yaml:4: a second YAML document starts here`},

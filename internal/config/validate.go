@@ -216,6 +216,9 @@ func (v *validator) clickhouse(c *ClickHouse) {
 	if !databaseRE.MatchString(c.Database) {
 		v.bad("clickhouse.database", "%q is not a valid database name (letters, digits and _, not starting with a digit)", c.Database)
 	}
+	if c.Cluster != "" && !databaseRE.MatchString(c.Cluster) {
+		v.bad("clickhouse.cluster", "%q is not a valid cluster name (letters, digits and _, not starting with a digit)", c.Cluster)
+	}
 	if c.Username == "" {
 		v.bad("clickhouse.username", "must not be empty")
 	}

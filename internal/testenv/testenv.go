@@ -23,6 +23,7 @@ import (
 
 	"github.com/vigilhq/vigil/internal/chserver"
 	"github.com/vigilhq/vigil/internal/localkafka"
+	"github.com/vigilhq/vigil/internal/zkserver"
 	"github.com/vigilhq/vigil/schemas"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 )
@@ -54,6 +55,12 @@ func Main(m *testing.M, ignore ...goleak.Option) int {
 	if shared != nil {
 		_ = shared.Close()
 	}
+	if cluster != nil {
+		_ = cluster.Close()
+	}
+	if zookeeper != nil {
+		_ = zookeeper.Close()
+	}
 	if code == 0 {
 		if err := goleak.Find(ignore...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -63,9 +70,58 @@ func Main(m *testing.M, ignore ...goleak.Option) int {
 	return code
 }
 
-// ClickHouse returns the package's shared ClickHouse server, starting it on first use.
+// ClusterMode reports whether the package's tests run against a ClickHouse
+// cluster (VIGIL_TEST_CLICKHOUSE_CLUSTER=1, `make test-cluster`) instead of
+// one server: ClickHouse then returns the cluster's first server, and
+// MigratedDatabase migrates on the cluster.
+func ClusterMode() bool { return os.Getenv("VIGIL_TEST_CLICKHOUSE_CLUSTER") == "1" }
+
+// ClusterName is the name of the test cluster in its servers' remote_servers.
+const ClusterName = "vigil"
+
+var (
+	clusterOnce sync.Once
+	cluster     *chserver.Cluster
+	zookeeper   *zkserver.Server
+	clusterErr  error
+)
+
+// Cluster returns the package's shared ClickHouse cluster, starting it on
+// first use: Debian's ZooKeeper and four clickhouse-server processes, two
+// shards of two replicas each, named ClusterName.
+func Cluster(t testing.TB) *chserver.Cluster {
+	t.Helper()
+	clusterOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if zookeeper, clusterErr = zkserver.Start(ctx); clusterErr != nil {
+			return
+		}
+		cluster, clusterErr = chserver.StartCluster(ctx, chserver.ClusterOptions{Name: ClusterName, Shards: 2, Replicas: 2, ZooKeeper: zookeeper.Addr(),
+			// The first replica of each shard serves both inserts and
+			// reads, so a test reads what it wrote without waiting for
+			// replication.
+			ExtraProfile: "<load_balancing>in_order</load_balancing>"})
+	})
+	if clusterErr != nil {
+		switch {
+		case errors.Is(clusterErr, zkserver.ErrNotInstalled):
+			Missing(t, "zookeeper", clusterErr)
+		case errors.Is(clusterErr, chserver.ErrNotInstalled):
+			Missing(t, "clickhouse-server", clusterErr)
+		}
+		t.Fatalf("start clickhouse cluster: %v", clusterErr)
+	}
+	return cluster
+}
+
+// ClickHouse returns the package's shared ClickHouse server, starting it on
+// first use; in ClusterMode it is the first server of the shared cluster.
 func ClickHouse(t testing.TB) *chserver.Server {
 	t.Helper()
+	if ClusterMode() {
+		return Cluster(t).Shards[0][0]
+	}
 	sharedOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -102,7 +158,7 @@ func Conn(t testing.TB, srv *chserver.Server) driver.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := chschema.Open(ctx, chschema.ConnOptions{Addr: []string{srv.Addr()}, Username: "default", MaxOpenConns: 8, ReadTimeout: time.Minute})
+	conn, err := chschema.Open(ctx, chschema.ConnOptions{Addr: []string{srv.Addr()}, Username: "default", MaxOpenConns: 8, ReadTimeout: time.Minute, Cluster: ClusterOf(srv)})
 	if err != nil {
 		t.Fatalf("connect to clickhouse: %v", err)
 	}
@@ -164,10 +220,24 @@ func MigratedDatabase(t testing.TB) (*chserver.Server, driver.Conn, string) {
 	db := Database(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := chschema.Migrate(ctx, conn, db); err != nil {
+	if _, err := chschema.MigrateCluster(ctx, conn, db, ClusterOf(srv)); err != nil {
 		t.Fatalf("migrate %s: %v", db, err)
 	}
 	return srv, conn, db
+}
+
+// clusterOf returns ClusterName when srv belongs to the shared test
+// cluster, else "".
+func ClusterOf(srv *chserver.Server) string {
+	if cluster == nil {
+		return ""
+	}
+	for _, n := range cluster.Nodes() {
+		if n == srv {
+			return ClusterName
+		}
+	}
+	return ""
 }
 
 // WantErrorLines checks that err has exactly one line per substring in

@@ -25,6 +25,20 @@ type ConnOptions struct {
 	// queries with unqualified table names (schemas/queries); vigil's own
 	// queries qualify every table and leave it empty.
 	Database string
+	// Cluster, when set, names the ClickHouse cluster the schema was
+	// migrated on (vigil migrate --cluster): inserts into its Distributed
+	// tables then return only once every shard has its rows
+	// (insert_distributed_sync), so a committed Kafka offset means stored
+	// data. (vigil's queries say GLOBAL IN where a subquery reads a
+	// Distributed table, so they need no distributed_product_mode, which
+	// 18.16 could not take from a client anyway: it accepts only numeric
+	// settings.)
+	Cluster string
+}
+
+// ClusterSettings are the settings every query runs with on a cluster.
+var ClusterSettings = map[string]any{
+	"insert_distributed_sync": 1,
 }
 
 // Open connects and pings ClickHouse. Unless o.Database is set the
@@ -41,6 +55,12 @@ func Open(ctx context.Context, o ConnOptions) (driver.Conn, error) {
 		ConnMaxLifetime:  time.Hour,
 		TLS:              o.TLS,
 		ConnOpenStrategy: chgo.ConnOpenInOrder,
+	}
+	if o.Cluster != "" {
+		opts.Settings = chgo.Settings{}
+		for k, v := range ClusterSettings {
+			opts.Settings[k] = v
+		}
 	}
 	switch o.Compression {
 	case "auto", "":

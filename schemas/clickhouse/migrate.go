@@ -11,6 +11,7 @@ package clickhouse
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -110,17 +111,11 @@ var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // several processes at once. An applied migration whose checksum changed is
 // an error: migrations are append-only.
 func Migrate(ctx context.Context, conn driver.Conn, db string) (Result, error) {
-	var res Result
-	if !dbNameRE.MatchString(db) {
-		return res, fmt.Errorf("migrate: bad database name %q", db)
-	}
-	migs, err := Migrations()
-	if err != nil {
-		return res, err
-	}
-	boot := []string{
-		"CREATE DATABASE IF NOT EXISTS " + db,
-		`CREATE TABLE IF NOT EXISTS ` + db + `.schema_migrations
+	return MigrateCluster(ctx, conn, db, "")
+}
+
+// schemaMigrationsTable records the applied migrations (${db} unexpanded).
+const schemaMigrationsTable = `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations
 (
     version    UInt32,
     name       String,
@@ -128,10 +123,39 @@ func Migrate(ctx context.Context, conn driver.Conn, db string) (Result, error) {
     applied_at DateTime
 )
 ENGINE = ReplacingMergeTree()
-ORDER BY version`,
+ORDER BY version`
+
+// MigrateCluster is Migrate on the ClickHouse cluster named cluster (a
+// name in the servers' remote_servers, as in system.clusters): every
+// statement runs ON CLUSTER, each table is a replicated local table plus a
+// Distributed table over it (see cluster.go). An empty cluster means one
+// server, like Migrate. A database migrated one way cannot be migrated the
+// other: that is an error naming the way it was made.
+func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (Result, error) {
+	var res Result
+	if !dbNameRE.MatchString(db) {
+		return res, fmt.Errorf("migrate: bad database name %q", db)
 	}
-	for _, s := range boot {
-		if err := exec(ctx, conn, s); err != nil {
+	if cluster != "" && !dbNameRE.MatchString(cluster) {
+		return res, fmt.Errorf("migrate: bad cluster name %q", cluster)
+	}
+	migs, err := Migrations()
+	if err != nil {
+		return res, err
+	}
+	if err := checkLayout(ctx, conn, db, cluster); err != nil {
+		return res, err
+	}
+	boot := []string{"CREATE DATABASE IF NOT EXISTS " + db}
+	if cluster != "" {
+		boot[0] += " ON CLUSTER " + cluster
+	}
+	stmts, err := forCluster([]string{schemaMigrationsTable}, cluster)
+	if err != nil {
+		return res, fmt.Errorf("migrate: bootstrap: %w", err)
+	}
+	for _, s := range append(boot, stmts...) {
+		if err := exec(ctx, conn, strings.ReplaceAll(s, "${db}", db)); err != nil {
 			return res, fmt.Errorf("migrate: bootstrap: %w", err)
 		}
 	}
@@ -147,9 +171,15 @@ ORDER BY version`,
 			res.Current = m.Version
 			continue
 		}
-		for i, s := range m.Statements {
-			if err := exec(ctx, conn, strings.ReplaceAll(s, "${db}", db)); err != nil {
+		for i, orig := range m.Statements {
+			stmts, err := forCluster([]string{orig}, cluster)
+			if err != nil {
 				return res, fmt.Errorf("migrate: %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+			for _, s := range stmts {
+				if err := exec(ctx, conn, strings.ReplaceAll(s, "${db}", db)); err != nil {
+					return res, fmt.Errorf("migrate: %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+				}
 			}
 		}
 		if err := record(ctx, conn, db, m); err != nil {
@@ -159,6 +189,52 @@ ORDER BY version`,
 		res.Current = m.Version
 	}
 	return res, nil
+}
+
+// forCluster returns stmts unchanged for one server, or their cluster forms.
+func forCluster(stmts []string, cluster string) ([]string, error) {
+	if cluster == "" {
+		return stmts, nil
+	}
+	var out []string
+	for _, s := range stmts {
+		cs, err := clusterStatements(s, cluster)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+// checkLayout fails when the servers do not know cluster, or when db was
+// already migrated the other way (on one server versus on a cluster):
+// mixing the two would leave tables neither replicated nor found.
+func checkLayout(ctx context.Context, conn driver.Conn, db, cluster string) error {
+	if cluster != "" {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.clusters WHERE cluster = ?", cluster).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: look up cluster %s in system.clusters: %w", cluster, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("migrate: cluster %q is not defined on this server (no such name in system.clusters; define it in remote_servers)", cluster)
+		}
+	}
+	var engine string
+	err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = 'schema_migrations'", db).Scan(&engine)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: look up %s.schema_migrations: %w", db, err)
+	}
+	switch {
+	case cluster != "" && engine != "Distributed":
+		return fmt.Errorf("migrate: database %s was migrated on one server (schema_migrations is %s), not on cluster %s; migrate it without --cluster, or into a new database", db, engine, cluster)
+	case cluster == "" && engine == "Distributed":
+		return fmt.Errorf("migrate: database %s was migrated on a cluster (its tables are Distributed); pass --cluster NAME (or set clickhouse.cluster)", db)
+	}
+	return nil
 }
 
 // Pending returns the versions not yet applied to db (all of them if db or

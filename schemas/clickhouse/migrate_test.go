@@ -102,7 +102,7 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = chschema.Migrate(ctx, conn, db)
+	_, err = chschema.MigrateCluster(ctx, conn, db, testenv.ClusterOf(testenv.ClickHouse(t)))
 	if err == nil || !strings.Contains(err.Error(), "changed after it was applied") {
 		t.Fatalf("got %v, want an error about the changed migration", err)
 	}
@@ -137,7 +137,7 @@ func TestDropExpired(t *testing.T) {
 	}
 	f := func(keep int, wantDropped []string, wantLeft uint64) {
 		t.Helper()
-		dropped, err := chschema.DropExpired(ctx, conn, db, "dead_letters", keep, now)
+		dropped, err := chschema.DropExpired(ctx, conn, db, testenv.ClusterOf(testenv.ClickHouse(t)), "dead_letters", keep, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,9 +158,10 @@ func TestDropExpired(t *testing.T) {
 // migrated returns a connection to the shared server and a fresh, migrated database.
 func migrated(t *testing.T) (driver.Conn, string) {
 	t.Helper()
-	conn := testenv.Conn(t, testenv.ClickHouse(t))
+	srv := testenv.ClickHouse(t)
+	conn := testenv.Conn(t, srv)
 	db := testenv.Database(t)
-	if _, err := chschema.Migrate(context.Background(), conn, db); err != nil {
+	if _, err := chschema.MigrateCluster(context.Background(), conn, db, testenv.ClusterOf(srv)); err != nil {
 		t.Fatal(err)
 	}
 	return conn, db

@@ -16,16 +16,23 @@ var RetainedTables = []string{"events", "event_subjects", "dead_letters", "anoma
 // DropExpired drops the whole day partitions of db.table that are older than
 // keepDays days before now (a partition is dropped once its day has entirely
 // passed the cutoff). keepDays 0 keeps everything. It returns the partitions
-// it dropped, e.g. ["2026-01-05"].
-func DropExpired(ctx context.Context, conn driver.Conn, db, table string, keepDays int, now time.Time) ([]string, error) {
+// it dropped, e.g. ["2026-01-05"]. On a cluster (cluster != "") it looks at
+// the parts of table's local tables on every server and drops the
+// partitions ON CLUSTER.
+func DropExpired(ctx context.Context, conn driver.Conn, db, cluster, table string, keepDays int, now time.Time) ([]string, error) {
 	if keepDays <= 0 {
 		return nil, nil
 	}
-	if !dbNameRE.MatchString(db) || !dbNameRE.MatchString(table) {
-		return nil, fmt.Errorf("retention: bad name %s.%s", db, table)
+	if !dbNameRE.MatchString(db) || !dbNameRE.MatchString(table) || (cluster != "" && !dbNameRE.MatchString(cluster)) {
+		return nil, fmt.Errorf("retention: bad name %s.%s (cluster %q)", db, table, cluster)
 	}
 	cutoff := now.UTC().AddDate(0, 0, -keepDays).Truncate(24 * time.Hour)
-	rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", db, table)
+	parts, target := "system.parts", db+"."+table
+	if cluster != "" {
+		table += LocalSuffix
+		parts, target = "cluster('"+cluster+"', system, parts)", db+"."+table+" ON CLUSTER "+cluster
+	}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM "+parts+" WHERE database = ? AND table = ? AND active", db, table)
 	if err != nil {
 		return nil, fmt.Errorf("retention: list partitions of %s.%s: %w", db, table, err)
 	}
@@ -50,7 +57,7 @@ func DropExpired(ctx context.Context, conn driver.Conn, db, table string, keepDa
 	}
 	sort.Strings(expired)
 	for i, day := range expired {
-		if err := conn.Exec(ctx, "ALTER TABLE "+db+"."+table+" DROP PARTITION '"+day+"'"); err != nil {
+		if err := conn.Exec(ctx, "ALTER TABLE "+target+" DROP PARTITION '"+day+"'"); err != nil {
 			return expired[:i], fmt.Errorf("retention: drop %s.%s partition %s: %w", db, table, day, err)
 		}
 	}
