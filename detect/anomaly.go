@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vigilhq/vigil/pseudonym"
 )
 
@@ -82,6 +84,10 @@ type Anomaly struct {
 	// revocation must send to the session API. It is never stored; nil
 	// when the identifiers are clear or not known in clear.
 	Clear *Subject
+	// Trace is the context of the anomaly's span when tracing is on, for
+	// the outbox to continue the trace on vigil.actions; never stored, and
+	// the zero SpanContext when tracing is off.
+	Trace trace.SpanContext
 }
 
 // Subject is who an anomaly is about: the identifiers a revocation names.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
@@ -26,6 +27,7 @@ type detecting struct {
 	detect  func(*detect.Config) // changes the detector config
 	ingest  func(*ingest.Config) // changes the ingest config
 	metrics *detect.Metrics
+	tracer  trace.Tracer // nil: tracing off
 }
 
 // detectingIngester starts an ingester in group g with fresh stream
@@ -64,7 +66,7 @@ func (e *env) detectingIngesterWith(o detecting) *ingest.Ingester {
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
 		Sink:      ingest.NewClickHouseSink(e.conn, e.db),
 		Logger:    slog.New(slog.NewTextHandler(newTestWriter(e.t), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Detectors: reg, DetectMetrics: o.metrics, History: o.history, OnAnomalies: handOn,
+		Detectors: reg, DetectMetrics: o.metrics, History: o.history, OnAnomalies: handOn, Tracer: o.tracer,
 	})
 	if err != nil {
 		e.t.Fatal(err)

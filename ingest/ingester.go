@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/detect"
@@ -81,7 +82,10 @@ type Options struct {
 	// DetectMetrics receives the detectors' hand-off latency; nil creates unregistered metrics.
 	DetectMetrics *detect.Metrics
 	Metrics       *Metrics // nil creates unregistered metrics
-	// Tracer records one span per batch, linked to the producers' traceparent headers; nil disables tracing.
+	// Tracer records one span per batch, linked to the producers'
+	// traceparent headers, with fetch, decode, insert and commit children,
+	// and one span per anomaly (its context on Anomaly.Trace, for the
+	// hand-off to continue); nil disables tracing.
 	Tracer trace.Tracer
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -429,6 +433,15 @@ type work struct {
 	anomalies  []detect.Anomaly
 	readAt     []time.Time // when the offending message of each anomaly was read
 	sli        *slo.Tally  // the batch's good and bad events per SLO; nil without SLOs
+
+	// When tracing: when the first and last messages were taken from the
+	// fetch buffer, the time spent decoding and judging them, the sampled
+	// producer context of each anomaly's event (zero when none) and the
+	// anomalies' spans (nil once ended).
+	openedAt, lastAt time.Time
+	decodeBusy       time.Duration
+	parents          []trace.SpanContext
+	spans            []trace.Span
 }
 
 func (w *work) reset() {
@@ -443,6 +456,11 @@ func (w *work) reset() {
 	clear(w.anomalies)
 	w.anomalies = w.anomalies[:0]
 	w.readAt = w.readAt[:0]
+	w.openedAt, w.lastAt, w.decodeBusy = time.Time{}, time.Time{}, 0
+	clear(w.parents)
+	w.parents = w.parents[:0]
+	clear(w.spans)
+	w.spans = w.spans[:0]
 	if w.sli != nil {
 		w.sli.Reset()
 	}
@@ -571,10 +589,18 @@ func (in *Ingester) consumePartition(genCtx context.Context, gen *kafka.Generati
 			ctx, span := drainCtx, trace.Span(nil)
 			if in.tracer != nil {
 				ctx, span = in.startBatchSpan(drainCtx, partition, w)
+				in.traceIntake(ctx, span, w)
+				in.startAnomalySpans(ctx, span, w)
 			}
-			ok := !broken && in.persist(ctx, log, w)
+			ictx, ispan := in.startStep(ctx, span, spanInsert,
+				attribute.Int("vigil.events", w.events.Len()), attribute.Int("vigil.anomalies", len(w.anomalies)), attribute.Int("vigil.dead_letters", len(w.dead)))
+			ok := !broken && in.persist(ictx, log, w)
+			endAnomalySpans(w, notPersisted(ok))
+			endStep(ispan, notPersisted(ok))
 			if ok {
-				in.commit(log, gen, partition, w.lastOffset+1)
+				_, cspan := in.startStep(ctx, span, spanCommit, attribute.Int64("messaging.kafka.offset", w.lastOffset+1))
+				err := in.commit(log, gen, partition, w.lastOffset+1)
+				endStep(cspan, errString(err))
 				in.account(w)
 			} else {
 				broken = true
@@ -634,8 +660,15 @@ loop:
 			if cur.empty() {
 				timer.Reset(in.cfg.FlushInterval)
 			}
+			var t0 time.Time
+			if in.tracer != nil {
+				t0 = time.Now()
+			}
 			if in.add(dec, &ev, cur, &m, state, dp) {
 				urgent = true
+			}
+			if in.tracer != nil {
+				cur.noteRead(t0, time.Now())
 			}
 			judged = m.Offset + 1
 			if cur.events.Len()+len(cur.dead) >= in.cfg.BatchSize || cur.bytes >= in.cfg.BatchBytes {
@@ -751,8 +784,15 @@ func (in *Ingester) add(dec *schemas.Decoder, ev *schemas.Event, w *work, m *kaf
 			return false
 		}
 		now := time.Now()
+		var parent trace.SpanContext
+		if in.tracer != nil {
+			parent = sampledParent(m)
+		}
 		for i := n; i < len(w.anomalies); i++ {
 			w.readAt = append(w.readAt, now)
+			if in.tracer != nil {
+				w.parents = append(w.parents, parent)
+			}
 			if a := &w.anomalies[i]; in.o.Pseudonyms.Enabled() {
 				a.Clear = clearSubject(a, ev, clear)
 			}
@@ -900,8 +940,10 @@ func (in *Ingester) persistAnomalies(step func(string, func(context.Context) err
 		return nil // readiness follows the events insert, which runs alongside
 	})
 	if !<-handed || !ok {
+		endAnomalySpans(w, "anomalies not stored or not handed on; the batch will be replayed")
 		return false
 	}
+	endAnomalySpans(w, "")
 	now := time.Now()
 	for i, a := range w.anomalies {
 		in.o.DetectMetrics.HandoffSeconds.Observe(now.Sub(w.readAt[i]).Seconds())
@@ -968,17 +1010,36 @@ func (in *Ingester) produceDLQ(ctx context.Context, dead []DeadLetter) error {
 // commit commits next (the offset after the batch) for the partition. A
 // failed commit is not retried: the next batch commits a later offset, and
 // after a rebalance the new owner replays, which the tables deduplicate.
-func (in *Ingester) commit(log *slog.Logger, gen *kafka.Generation, partition int, next int64) {
+//
+// It returns the commit's error, for the trace.
+func (in *Ingester) commit(log *slog.Logger, gen *kafka.Generation, partition int, next int64) error {
 	t0 := time.Now()
 	err := gen.CommitOffsets(map[string]map[int]int64{in.o.Topic: {partition: next}})
 	if err != nil {
 		in.m.CommitErrors.Inc()
 		log.Warn("offset commit failed; will be replayed if not superseded", "offset", next, "err", err)
-		return
+		return fmt.Errorf("commit offset %d: %w", next, err)
 	}
 	in.m.CommitDuration.Observe(time.Since(t0).Seconds())
 	in.m.Commits.Inc()
 	in.nCommitted.Add(1)
+	return nil
+}
+
+// notPersisted describes a batch that was not made durable, "" when it was.
+func notPersisted(ok bool) string {
+	if ok {
+		return ""
+	}
+	return "batch not persisted; it will be replayed"
+}
+
+// errString returns err's message, "" for nil.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // account updates counters once a batch is durable.

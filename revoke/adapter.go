@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/vigilhq/vigil/internal/secretfile"
+	"github.com/vigilhq/vigil/internal/telemetry"
 )
 
 // Adapter executes revocations against one session service.
@@ -134,7 +137,12 @@ func excerpt(body []byte) string {
 // it from the returned bytes, and those that read headers Classify does
 // not (e.g. a rate-limit reset) from the returned header, which is nil
 // when no answer arrived.
+//
+// When req's context carries a span (the revoker's attempt span, with
+// tracing on), its traceparent and tracestate headers are set, so the
+// session service can continue the trace; otherwise nothing is added.
 func Do(client *http.Client, req *http.Request) (Result, []byte, http.Header) {
+	telemetry.TraceContext.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
 	resp, err := client.Do(req)
 	if err != nil {
 		return TransportError(fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), scrubURLError(err))), nil, nil

@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/internal/telemetry"
 	"github.com/vigilhq/vigil/pseudonym"
 )
 
@@ -23,6 +27,11 @@ type OutboxOptions struct {
 	Topic   string
 	// Transport carries the produce requests (TLS, SASL); nil uses a plain one.
 	Transport kafka.RoundTripper
+	// Tracer, when set, records a "<topic> publish" producer span per
+	// intent, child of its anomaly's span (Anomaly.Trace) when it has one,
+	// and sets its traceparent and tracestate headers on the message; nil
+	// disables tracing.
+	Tracer trace.Tracer
 	// Metrics, Logger and Now default to unregistered metrics, a discarding logger and time.Now.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -69,7 +78,12 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 // Intents returns the intents of the revoking actions the policy decides
 // for as, at now; alert_only anomalies yield none.
 func (ob *Outbox) Intents(as []detect.Anomaly, now time.Time) []Intent {
-	var out []Intent
+	out, _ := ob.intents(as, now)
+	return out
+}
+
+// intents is Intents, with the index in as of each intent's anomaly.
+func (ob *Outbox) intents(as []detect.Anomaly, now time.Time) (out []Intent, from []int) {
 	for i := range as {
 		act, rule := ob.o.Policy.Decide(&as[i])
 		if act == AlertOnly {
@@ -85,8 +99,9 @@ func (ob *Outbox) Intents(as []detect.Anomaly, now time.Time) []Intent {
 			continue
 		}
 		out = append(out, in)
+		from = append(from, i)
 	}
-	return out
+	return out, from
 }
 
 // Handle decides the actions for as and produces their intents, keyed by
@@ -94,26 +109,71 @@ func (ob *Outbox) Intents(as []detect.Anomaly, now time.Time) []Intent {
 // hand-off: an error means the batch must not be committed (it is retried,
 // and the intents' ids make the retry harmless).
 func (ob *Outbox) Handle(ctx context.Context, as []detect.Anomaly) error {
-	intents := ob.Intents(as, ob.o.Now())
+	intents, from := ob.intents(as, ob.o.Now())
 	if len(intents) == 0 {
 		return nil
 	}
 	msgs := make([]kafka.Message, len(intents))
+	var spans []trace.Span
+	if ob.o.Tracer != nil {
+		spans = make([]trace.Span, len(intents))
+	}
 	for i := range intents {
 		b, err := json.Marshal(&intents[i])
 		if err != nil {
+			endSpans(spans, err)
 			return fmt.Errorf("revoke: encode intent: %w", err)
 		}
 		msgs[i] = kafka.Message{Key: []byte(intents[i].SubjectKey()), Value: b}
+		if spans != nil {
+			spans[i] = ob.tracePublish(ctx, &as[from[i]], &intents[i], &msgs[i])
+		}
 	}
 	if err := ob.w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("revoke: produce %d intents to %s: %w", len(msgs), ob.o.Topic, err)
+		err = fmt.Errorf("revoke: produce %d intents to %s: %w", len(msgs), ob.o.Topic, err)
+		endSpans(spans, err)
+		return err
 	}
+	endSpans(spans, nil)
 	for i := range intents {
 		ob.o.Metrics.Intents.WithLabelValues(string(intents[i].Action)).Inc()
 		ob.o.Logger.Info("action intent", "id", intents[i].ID, "action", intents[i].Action, "anomaly_id", intents[i].AnomalyID, "reason", intents[i].Reason)
 	}
 	return nil
+}
+
+// tracePublish starts the producer span of intent in's message m, child
+// of anomaly a's span when it has one, and sets m's trace headers. Its
+// attributes name the action, never the subject.
+func (ob *Outbox) tracePublish(ctx context.Context, a *detect.Anomaly, in *Intent, m *kafka.Message) trace.Span {
+	if a.Trace.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, a.Trace)
+	}
+	ctx, span := ob.o.Tracer.Start(ctx, ob.o.Topic+" publish",
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", ob.o.Topic),
+			attribute.String("vigil.action", string(in.Action)),
+			attribute.String("vigil.action.id", in.ID),
+			attribute.String("vigil.anomaly.id", in.AnomalyID),
+		))
+	telemetry.InjectHeaders(ctx, &m.Headers)
+	return span
+}
+
+// endSpans ends the spans that are not nil, failed with err when it is not nil.
+func endSpans(spans []trace.Span, err error) {
+	for _, s := range spans {
+		if s == nil {
+			continue
+		}
+		if err != nil {
+			s.SetStatus(codes.Error, err.Error())
+		}
+		s.End()
+	}
 }
 
 // Close flushes and closes the producer.

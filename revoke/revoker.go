@@ -7,15 +7,20 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/vigilhq/vigil/detect"
+	"github.com/vigilhq/vigil/internal/telemetry"
 	"github.com/vigilhq/vigil/pseudonym"
 )
 
@@ -52,6 +57,12 @@ type RevokerOptions struct {
 	// subjects under (privacy.key_file): the cool-down compares subjects
 	// by pseudonym, so that the history read back from ClickHouse matches.
 	Pseudonyms pseudonym.Key
+	// Tracer, when set, records a "<topic> process" consumer span per
+	// outbox message, continuing the trace of its traceparent header, with
+	// one "revoke attempt" client span per call to the adapter, whose
+	// context the adapters' requests carry (revoke.Do sets traceparent);
+	// nil disables tracing.
+	Tracer trace.Tracer
 	// Metrics, Logger and Now default to unregistered metrics, a discarding logger and time.Now.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -421,7 +432,7 @@ func (r *Revoker) consumePartition(ctx context.Context, gen *kafka.Generation, p
 		t.add(m.Offset)
 		off := m.Offset
 		actions.Add(1)
-		r.handle(ctx, log, m.Value, func(final bool) {
+		r.handle(ctx, log, &m, func(final bool) {
 			if final {
 				t.finish(off)
 			}
@@ -444,13 +455,23 @@ func (r *Revoker) commit(log *slog.Logger, gen *kafka.Generation, partition int,
 // exactly once: end(true) when the action's final row is durable (or the
 // message needs none), end(false) when it stopped without one (shutdown or
 // a lost partition), so that its offset is not committed.
-func (r *Revoker) handle(ctx context.Context, log *slog.Logger, value []byte, end func(final bool)) {
-	in, err := DecodeIntent(value)
+func (r *Revoker) handle(ctx context.Context, log *slog.Logger, m *kafka.Message, end func(final bool)) {
+	tctx, span := r.startProcessSpan(m)
+	if span != nil {
+		end = endProcessSpan(span, end)
+	}
+	in, err := DecodeIntent(m.Value)
 	if err != nil {
 		r.m.Invalid.Inc()
 		log.Error("revoker: skipping an outbox message that is not an intent", "err", err)
+		if span != nil {
+			span.SetStatus(codes.Error, "not an intent")
+		}
 		end(true)
 		return
+	}
+	if span != nil {
+		span.SetAttributes(attribute.String("vigil.action", string(in.Action)), attribute.String("vigil.action.id", in.ID), attribute.String("vigil.anomaly.id", in.AnomalyID))
 	}
 	r.fmu.Lock()
 	_, busy := r.inflight[in.ID]
@@ -467,6 +488,9 @@ func (r *Revoker) handle(ctx context.Context, log *slog.Logger, value []byte, en
 	now := r.o.Now()
 	v := r.guard.Judge(&in, now)
 	r.setHalted(now)
+	if span != nil && !v.Send {
+		span.SetAttributes(attribute.String("vigil.revoke.status", string(v.Status)), attribute.String("vigil.revoke.guardrail", v.Guardrail))
+	}
 	if !v.Send {
 		rec := Record{Intent: &in, AttemptID: newAttemptID(), Status: v.Status, Guardrail: v.Guardrail, Adapter: r.adapter, Time: now}
 		if v.Status == StatusDryRun && r.o.Adapter == nil {
@@ -498,7 +522,7 @@ func (r *Revoker) handle(ctx context.Context, log *slog.Logger, value []byte, en
 	r.m.InFlight.Inc()
 	go func() {
 		defer func() { <-r.sem; r.m.InFlight.Dec() }()
-		r.execute(ctx, &in, end)
+		r.execute(ctx, tctx, &in, end)
 	}()
 }
 
@@ -551,7 +575,10 @@ func (r *Revoker) raise(ctx context.Context, as []detect.Anomaly) bool {
 // action without a final row, to be resumed by the partition's next owner;
 // a call already in flight is let finish (bounded by the adapter timeout)
 // and recorded.
-func (r *Revoker) execute(ctx context.Context, in *Intent, end func(bool)) {
+//
+// tctx carries the trace context of the intent's message (nothing when
+// tracing is off); the attempts' spans are its children.
+func (r *Revoker) execute(ctx, tctx context.Context, in *Intent, end func(bool)) {
 	deadline := in.RequestedAt.Add(r.cfg.Deadline)
 	if err := r.limiter.Wait(ctx); err != nil {
 		r.release(in.ID, end)
@@ -568,7 +595,7 @@ func (r *Revoker) execute(ctx context.Context, in *Intent, end func(bool)) {
 		}
 		res, err := r.breaker.Execute(func() (Result, error) {
 			attempt++
-			res, rec := r.attempt(in, attempt, endpoint)
+			res, rec := r.attempt(tctx, in, attempt, endpoint)
 			last = res
 			switch res.Outcome {
 			case Done:
@@ -615,16 +642,28 @@ func (r *Revoker) execute(ctx context.Context, in *Intent, end func(bool)) {
 
 // attempt makes one call to the session API, recording its sent row first;
 // it returns the result and the attempt's row, status still to set.
-func (r *Revoker) attempt(in *Intent, n int, endpoint string) (Result, Record) {
+func (r *Revoker) attempt(tctx context.Context, in *Intent, n int, endpoint string) (Result, Record) {
 	attemptID := newAttemptID()
 	r.audit.add(Record{Intent: in, AttemptID: attemptID, Attempt: n, Status: StatusSent, Adapter: r.adapter, Endpoint: endpoint, Time: r.o.Now()}, nil)
 	// The call runs under the revoker's run context, not the generation's:
 	// a request already sent is let finish and its answer recorded.
 	actx, cancel := context.WithTimeout(r.runCtx, r.cfg.Adapter.Timeout)
+	var span trace.Span
+	if r.o.Tracer != nil {
+		_, span = r.o.Tracer.Start(tctx, "revoke attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.Int("vigil.revoke.attempt", n),
+			attribute.String("vigil.revoke.adapter", r.adapter),
+			attribute.String("vigil.revoke.endpoint", endpoint),
+		))
+		actx = trace.ContextWithSpan(actx, span)
+	}
 	t0 := time.Now()
 	res := r.o.Adapter.Revoke(actx, in)
 	cancel()
 	lat := time.Since(t0)
+	if span != nil {
+		endAttemptSpan(span, res)
+	}
 	r.m.AttemptSeconds.WithLabelValues(endpoint).Observe(lat.Seconds())
 	r.m.Attempts.WithLabelValues(endpoint, res.Outcome.String()).Inc()
 	rec := Record{Intent: in, AttemptID: attemptID, Attempt: n, Adapter: r.adapter, Endpoint: endpoint, HTTP: res.Status, Note: res.Note, Latency: lat, Time: r.o.Now()}
@@ -684,6 +723,56 @@ func (r *Revoker) halted(in *Intent, v Verdict, now time.Time) detect.Anomaly {
 		Detector: DetectorRevoke, Kind: KindRevocationHalted, Severity: detect.SeverityCritical, Shadow: r.guard.DryRun(),
 		Evidence: string(ev), FirstEventTime: now, DetectedAt: now, WindowStart: now.Add(-r.cfg.CapWindow), WindowEnd: now,
 	}
+}
+
+// startProcessSpan starts the consumer span of outbox message m,
+// continuing the trace of its traceparent header; it returns a context
+// carrying the span, and a nil span when tracing is off.
+func (r *Revoker) startProcessSpan(m *kafka.Message) (context.Context, trace.Span) {
+	ctx := context.Background()
+	if r.o.Tracer == nil {
+		return ctx, nil
+	}
+	if sc := telemetry.SpanContextFromHeaders(m.Headers); sc.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
+	return r.o.Tracer.Start(ctx, r.cfg.Topic+" process", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.destination.name", r.cfg.Topic),
+		attribute.String("messaging.destination.partition.id", strconv.Itoa(m.Partition)),
+		attribute.String("messaging.consumer.group.name", r.cfg.Group),
+		attribute.Int64("messaging.kafka.offset", m.Offset),
+	))
+}
+
+// endProcessSpan wraps end to end span first, failed when the action
+// stopped without a final row (it will be resumed).
+func endProcessSpan(span trace.Span, end func(bool)) func(bool) {
+	return func(final bool) {
+		if !final {
+			span.SetStatus(codes.Error, "stopped without a final row; the next owner resumes it")
+		}
+		span.End()
+		end(final)
+	}
+}
+
+// endAttemptSpan records an attempt's outcome and HTTP status on its span and ends it.
+func endAttemptSpan(span trace.Span, res Result) {
+	span.SetAttributes(attribute.String("vigil.revoke.outcome", res.Outcome.String()))
+	if res.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", res.Status))
+	}
+	if res.Outcome != Done {
+		// Not res.Err: its URL may name the subject (a vendor's /sessions/{id}).
+		msg := res.Outcome.String() + ": no answer"
+		if res.Status != 0 {
+			msg = fmt.Sprintf("%s: HTTP %d", res.Outcome, res.Status)
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End()
 }
 
 func joinNote(a, b string) string {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vigilhq/vigil/internal/config"
 )
 
@@ -27,6 +29,9 @@ type cmdEnv struct {
 	stdout, stderr io.Writer
 	getenv         func(string) (string, bool)
 	environ        func() []string // all NAME=value pairs, for spotting misspelled VIGIL_* names
+	// tracerProvider, set only by tests (an in-memory exporter), turns
+	// tracing on in vigil run in place of tracing.otlp_endpoint's exporter.
+	tracerProvider trace.TracerProvider
 }
 
 // warnUnknownEnv tells the user about VIGIL_* variables that configure nothing.
