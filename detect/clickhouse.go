@@ -97,7 +97,9 @@ func (h *ClickHouseHistory) Newest(ctx context.Context, partition int32, before 
 
 // Events implements History. The events table is sorted by (type, time,
 // id), so the time bounds prune day partitions and granules; the rows come
-// back sorted by offset, duplicates (a replayed batch) skipped.
+// back sorted by offset, duplicates (a replayed batch) skipped. The
+// subquery is GLOBAL IN: on a cluster events is Distributed, and the
+// revoked families are then read once and sent to every shard.
 func (h *ClickHouseHistory) Events(ctx context.Context, q HistoryQuery, fn func(*schemas.Event) error) error {
 	query := `SELECT type, time_ns, tenant, user_id, session_id, family_id, token_id, parent_token_id,
 	        ip, user_agent, device_id, country, asn, outcome, reason, actor, kafka_offset
@@ -106,7 +108,7 @@ func (h *ClickHouseHistory) Events(ctx context.Context, q HistoryQuery, fn func(
 	        AND time >= toDateTime(?)
 	        AND (type IN ('token.refreshed', 'token.refresh_failed', 'session.revoked')
 	             OR time >= toDateTime(?)
-	             OR (type = 'session.validated' AND outcome = 'success' AND (tenant, family_id) IN
+	             OR (type = 'session.validated' AND outcome = 'success' AND (tenant, family_id) GLOBAL IN
 	                 (SELECT tenant, family_id FROM ` + h.db + `.events
 	                  WHERE kafka_partition = ? AND kafka_offset < ? AND type = 'session.revoked' AND time >= toDateTime(?))))
 	      ORDER BY kafka_offset`

@@ -104,7 +104,13 @@ type faultRig struct {
 	key                    pseudonym.Key // what vigil stores ids under (privacy.key_file); zero: clear
 }
 
-func newFaultRig(t *testing.T) *faultRig {
+func newFaultRig(t *testing.T) *faultRig { return newRig(t, nil) }
+
+// newRig is newFaultRig; with a ClickHouse cluster c, vigil is given every
+// server's address (clickhouse.addr, in shard order) and clickhouse.cluster
+// instead of one server behind a proxy, and the database is left for the
+// test to migrate (vigil migrate --cluster).
+func newRig(t *testing.T, c *chserver.Cluster) *faultRig {
 	r := &faultRig{t: t}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
 		kfake.SeedTopics(4, "session-events"), kfake.SeedTopics(1, "vigil.dlq"), kfake.SeedTopics(1, "vigil.actions"),
@@ -121,14 +127,22 @@ func newFaultRig(t *testing.T) *faultRig {
 	}
 	t.Cleanup(cluster.Close)
 	r.brokers = cluster.ListenAddrs()
-	r.ch = testenv.OwnClickHouse(t)
-	r.chProxy = newProxy(t, r.ch.Addr())
-	r.conn = testenv.Conn(t, r.ch)
 	r.db = testenv.Database(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := chschema.Migrate(ctx, r.conn, r.db); err != nil {
-		t.Fatal(err)
+	chEnv := []string{"VIGIL_CLICKHOUSE_DATABASE=" + r.db}
+	if c == nil {
+		r.ch = testenv.OwnClickHouse(t)
+		r.chProxy = newProxy(t, r.ch.Addr())
+		r.conn = testenv.Conn(t, r.ch)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := chschema.Migrate(ctx, r.conn, r.db); err != nil {
+			t.Fatal(err)
+		}
+		chEnv = append(chEnv, "VIGIL_CLICKHOUSE_ADDR="+r.chProxy.Addr())
+	} else {
+		r.ch = c.Shards[0][0]
+		r.conn = testenv.Conn(t, r.ch)
+		chEnv = append(chEnv, "VIGIL_CLICKHOUSE_ADDR="+strings.Join(c.Addrs(), ","), "VIGIL_CLICKHOUSE_CLUSTER="+c.Name)
 	}
 	cfg := sessionapi.DefaultConfig()
 	cfg.TimeoutDelay = 2 * time.Second
@@ -140,19 +154,18 @@ func newFaultRig(t *testing.T) *faultRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.api.Shutdown(context.Background()) })
-	r.env = []string{
-		"VIGIL_KAFKA_BROKERS=" + strings.Join(r.brokers, ","),
-		"VIGIL_CLICKHOUSE_ADDR=" + r.chProxy.Addr(), "VIGIL_CLICKHOUSE_DATABASE=" + r.db,
+	r.env = append(chEnv,
+		"VIGIL_KAFKA_BROKERS="+strings.Join(r.brokers, ","),
 		"VIGIL_CLICKHOUSE_READ_TIMEOUT=10s",
 		// A killed member's partitions move after 6 s, not the default 30.
 		"VIGIL_KAFKA_SESSION_TIMEOUT=6s", "VIGIL_KAFKA_REBALANCE_TIMEOUT=6s", "VIGIL_KAFKA_HEARTBEAT_INTERVAL=1s", "VIGIL_INGEST_DRAIN_TIMEOUT=3s",
 		"VIGIL_INGEST_FLUSH_INTERVAL=100ms", "VIGIL_INGEST_RETRY_MAX=1s",
-		"VIGIL_REVOKE_ADAPTER_KIND=http", "VIGIL_REVOKE_ADAPTER_URL=http://" + r.api.Addr(), "VIGIL_REVOKE_ADAPTER_ALLOW_HTTP=true",
+		"VIGIL_REVOKE_ADAPTER_KIND=http", "VIGIL_REVOKE_ADAPTER_URL=http://"+r.api.Addr(), "VIGIL_REVOKE_ADAPTER_ALLOW_HTTP=true",
 		"VIGIL_REVOKE_RETRY_MAX=1s",
 		// Every theft must be revoked: a soak makes hundreds in ten
 		// minutes, past the default blast-radius cap of 200.
 		"VIGIL_REVOKE_MAX_ACTIONS=100000",
-	}
+	)
 	return r
 }
 

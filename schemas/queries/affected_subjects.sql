@@ -6,7 +6,7 @@
 -- {to:DateTime}     end of the window (inclusive)
 -- {tenant:String}   one tenant, or '' for all
 SELECT kind, subject, anomalies, max_severity, first_event,
-       if((kind, subject) IN
+       if((kind, subject) GLOBAL IN
           (
               SELECT s.1, s.2
               FROM actions FINAL

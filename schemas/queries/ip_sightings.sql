@@ -16,7 +16,7 @@ SELECT ip,
        arrayStringConcat(arraySort(groupUniqArrayIf(country, country != '')), ',') AS countries
 FROM events
 WHERE time >= {from:DateTime} AND time <= {to:DateTime}
-  AND (type, time, id) IN
+  AND (type, time, id) GLOBAL IN
   (
       SELECT type, time, id
       FROM event_subjects

@@ -14,7 +14,7 @@ FROM
            device_id, user_agent, '' AS detail, id
     FROM events
     WHERE time >= {from:DateTime} AND time <= {to:DateTime}
-      AND (type, time, id) IN
+      AND (type, time, id) GLOBAL IN
       (
           SELECT type, time, id
           FROM event_subjects
