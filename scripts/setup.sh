@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vigil's tests and demo need on Debian/Ubuntu, if missing:
 # clickhouse-server, clickhouse-client, prometheus (promtool),
-# prometheus-alertmanager and kcat (the services and tools the tests and
-# later features use), make, a C toolchain for the race detector, plus the Go
+# prometheus-alertmanager, kcat and zookeeper (the services and tools the
+# tests and later features use), make, a C toolchain for the race detector, plus the Go
 # modules. As root it uses
 # apt-get; otherwise it prints exactly what to install and fails.
 set -euo pipefail
@@ -15,6 +15,8 @@ have clickhouse-client || have clickhouse || need+=(clickhouse-client)
 have promtool || need+=(prometheus)
 have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
 have kcat || need+=(kcat)
+# ZooKeeper (and the Java it runs on) for the ClickHouse cluster tests.
+[ -e /usr/share/java/zookeeper.jar ] && have java || need+=(zookeeper)
 # make runs the targets; gcc and libc6-dev give cgo, which `go test -race` needs.
 have make || need+=(make)
 have gcc || need+=(gcc libc6-dev)
