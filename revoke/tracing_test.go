@@ -2,10 +2,8 @@ package revoke_test
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +18,6 @@ import (
 	"github.com/vigilhq/vigil/revoke/httpapi"
 	"github.com/vigilhq/vigil/sim/sessionapi"
 )
-
-// headerAPI is the session API double behind a recorder of each request's
-// traceparent header ("" when it had none).
-type headerAPI struct {
-	api *sessionapi.Server
-	mu  sync.Mutex
-	got []string
-}
-
-func (h *headerAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	h.got = append(h.got, r.Header.Get("traceparent"))
-	h.mu.Unlock()
-	h.api.Handler().ServeHTTP(w, r)
-}
-
-func (h *headerAPI) traceparents() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.got...)
-}
 
 // TestRevocationTrace: with tracing on, the outbox's publish span is a
 // child of the anomaly's span and sets traceparent on the vigil.actions
@@ -61,8 +38,7 @@ func TestRevocationTrace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := &headerAPI{api: srv}
-			hs := httptest.NewServer(h)
+			hs := httptest.NewServer(srv.Handler())
 			defer hs.Close()
 
 			rec := tracetest.NewSpanRecorder()
@@ -145,7 +121,7 @@ func TestRevocationTrace(t *testing.T) {
 			if records != 1 {
 				t.Fatalf("%d records on %s, want 1", records, cfg.Topic)
 			}
-			got := h.traceparents()
+			got := srv.Traceparents()
 			if len(got) != 1 {
 				t.Fatalf("the session API received %d requests, want 1", len(got))
 			}

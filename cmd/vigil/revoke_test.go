@@ -223,11 +223,7 @@ func TestRevocationSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
-	var recs []*kgo.Record
-	for _, e := range []schemas.Event{created, rotation, replay} {
-		recs = append(recs, &kgo.Record{Key: []byte(e.FamilyID), Value: schemas.AppendJSON(nil, &e)})
-	}
+	_, recs := theftRecords(time.Now().UTC().Add(-time.Minute))
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -322,4 +318,17 @@ func TestRevokeStatusAndResume(t *testing.T) {
 	if n := count(t, conn, "SELECT count() FROM "+db+".actions WHERE status = 'resumed' AND reason = 'INC-1: reviewed' AND note LIKE 'resumed by %'"); n != 1 {
 		t.Errorf("%d resume rows with the reason and the user", n)
 	}
+}
+
+// theftRecords returns a token theft around now (testenv.TokenTheft: the
+// login, the rotation and the replay) and its events as records keyed by
+// family, in that order.
+func theftRecords(now time.Time) ([3]schemas.Event, []*kgo.Record) {
+	created, rotation, replay := testenv.TokenTheft(now)
+	evs := [3]schemas.Event{created, rotation, replay}
+	var recs []*kgo.Record
+	for _, e := range evs {
+		recs = append(recs, &kgo.Record{Key: []byte(e.FamilyID), Value: schemas.AppendJSON(nil, &e)})
+	}
+	return evs, recs
 }

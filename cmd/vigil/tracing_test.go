@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,30 +15,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/internal/testenv"
-	"github.com/vigilhq/vigil/schemas"
 	"github.com/vigilhq/vigil/sim/sessionapi"
 )
-
-// tracedAPI is the simulator's session API behind a recorder of the
-// traceparent header of every request it receives.
-type tracedAPI struct {
-	api *sessionapi.Server
-	mu  sync.Mutex
-	tps []string
-}
-
-func (h *tracedAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	h.tps = append(h.tps, r.Header.Get("traceparent"))
-	h.mu.Unlock()
-	h.api.Handler().ServeHTTP(w, r)
-}
-
-func (h *tracedAPI) traceparents() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.tps...)
-}
 
 // kgoCarrier writes trace headers onto a franz-go record, as a session
 // service's producer would.
@@ -66,8 +42,7 @@ func TestTraceFromProducerToRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &tracedAPI{api: api}
-	hs := httptest.NewServer(h)
+	hs := httptest.NewServer(api.Handler())
 	defer hs.Close()
 
 	rec := tracetest.NewSpanRecorder()
@@ -124,11 +99,8 @@ func TestTraceFromProducerToRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	created, rotation, replay := testenv.TokenTheft(time.Now().UTC().Add(-time.Minute))
-	var recs []*kgo.Record
-	for _, e := range []schemas.Event{created, rotation, replay} {
-		recs = append(recs, &kgo.Record{Key: []byte(e.FamilyID), Value: schemas.AppendJSON(nil, &e)})
-	}
+	evs, recs := theftRecords(time.Now().UTC().Add(-time.Minute))
+	created, replay := evs[0], evs[2]
 	pctx, producer := tp.Tracer("session-service").Start(context.Background(), "session-events publish", trace.WithSpanKind(trace.SpanKindProducer))
 	propagation.TraceContext{}.Inject(pctx, kgoCarrier{recs[2]})
 	producer.End()
@@ -137,7 +109,7 @@ func TestTraceFromProducerToRevocation(t *testing.T) {
 	}
 	testenv.WaitFor(t, 2*time.Minute, "the revocation recorded as succeeded", func() (bool, string) {
 		n := count(t, conn, "SELECT count() FROM "+db+".actions WHERE status = 'succeeded'")
-		return n == 1, fmt.Sprintf("%d succeeded rows, %d requests at the session API", n, len(h.traceparents()))
+		return n == 1, fmt.Sprintf("%d succeeded rows, %d requests at the session API", n, len(api.Traceparents()))
 	})
 	stopRun() // every span has ended once vigil run has returned
 
@@ -182,7 +154,7 @@ func TestTraceFromProducerToRevocation(t *testing.T) {
 	attempt := one("revoke attempt")
 	childOf(attempt, process.SpanContext().SpanID(), trace.SpanKindClient)
 
-	tps := h.traceparents()
+	tps := api.Traceparents()
 	if want := "00-" + tid.String() + "-" + attempt.SpanContext().SpanID().String() + "-01"; len(tps) != 1 || tps[0] != want {
 		t.Errorf("the session API received traceparent %q, want one request with %q", tps, want)
 	}

@@ -128,6 +128,9 @@ type Server struct {
 	kmu  sync.Mutex // guards keys
 	keys map[string]*entry
 
+	tmu          sync.Mutex // guards traceparents
+	traceparents []string
+
 	mu        sync.Mutex // guards the lifecycle below
 	ln        net.Listener
 	srv       *http.Server
@@ -194,6 +197,15 @@ func (s *Server) SetFaults(errorRate, throttleRate, timeoutRate float64) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	s.errorRate, s.throttleRate, s.timeoutRate = clamp(errorRate), clamp(throttleRate), clamp(timeoutRate)
+}
+
+// Traceparents returns the W3C traceparent header of every revocation
+// request received so far, in order ("" for a request without one): what a
+// traced session service would continue its trace from.
+func (s *Server) Traceparents() []string {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	return append([]string(nil), s.traceparents...)
 }
 
 // Stats returns a snapshot of the counters.
@@ -333,6 +345,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.received.Add(1)
+	s.tmu.Lock()
+	s.traceparents = append(s.traceparents, r.Header.Get("traceparent"))
+	s.tmu.Unlock()
 
 	if !s.delay(w, r) {
 		return
