@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/ports"
 )
 
 // ErrNotInstalled means no clickhouse-server binary was found on PATH.
@@ -30,6 +32,8 @@ type Options struct {
 	Dir string
 	// TCPPort is the native protocol port; 0 picks a free one.
 	TCPPort int
+	// HTTPPort is the HTTP interface's port; 0 picks a free one.
+	HTTPPort int
 	// Stdout receives the server's console output; nil discards it.
 	Stdout *os.File
 	// ExtraConfig is XML added inside config.xml's root element, e.g. a
@@ -83,14 +87,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.ownDir = true
 	}
-	if s.tcpPort == 0 {
-		if s.tcpPort, err = freePort(); err != nil {
+	httpPort := opts.HTTPPort
+	if s.tcpPort == 0 || httpPort == 0 {
+		ports, err := ports.Free(2)
+		if err != nil {
 			return nil, err
 		}
-	}
-	httpPort, err := freePort()
-	if err != nil {
-		return nil, err
+		if s.tcpPort == 0 {
+			s.tcpPort = ports[0]
+		}
+		if httpPort == 0 {
+			httpPort = ports[1]
+		}
 	}
 	if err := s.writeConfig(httpPort); err != nil {
 		return nil, err
@@ -151,7 +159,12 @@ func (s *Server) start(ctx context.Context) error {
 		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return nil
+			// The port is ours only if this process listens on it: a
+			// port chosen free can be taken by another server starting
+			// alongside, whose listener would answer the dial.
+			if mine, known := ports.ListenedBy(cmd.Process.Pid, s.tcpPort); mine || !known {
+				return nil
+			}
 		}
 		select {
 		case <-done:
@@ -167,6 +180,14 @@ func (s *Server) start(ctx context.Context) error {
 			return fmt.Errorf("chserver: %s did not accept connections within 30s", s.Addr())
 		}
 	}
+}
+
+// LogTail returns the end of the server's error log and console output,
+// for a test to show when the server misbehaved.
+func (s *Server) LogTail() string {
+	log, _ := os.ReadFile(filepath.Join(s.dir, "server.err.log"))
+	con, _ := os.ReadFile(filepath.Join(s.dir, "console.log"))
+	return tail(con) + tail(log)
 }
 
 // Restart starts a stopped server again on the same port and data.
@@ -231,29 +252,6 @@ func (s *Server) writeConfig(httpPort int) error {
 		return fmt.Errorf("chserver: %w", err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	ps, err := freePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ps[0], nil
-}
-
-// freePorts returns n distinct free loopback ports: it holds every
-// listener until all are chosen, so the kernel cannot hand one out twice.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("chserver: free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func tail(b []byte) string {

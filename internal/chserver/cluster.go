@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/vigilhq/vigil/internal/ports"
 )
 
 // ClusterOptions configures a local ClickHouse cluster: Shards × Replicas
@@ -58,21 +60,23 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 	if _, err := Binary(); err != nil {
 		return nil, err
 	}
-	type node struct{ tcp, interserver int }
-	ports := make([][]node, o.Shards)
-	free, err := freePorts(2 * o.Shards * o.Replicas)
+	// Every port of every server is chosen at once, so that no server's
+	// port is handed to another that starts alongside it.
+	type node struct{ tcp, http, interserver int }
+	layout := make([][]node, o.Shards)
+	free, err := ports.Free(3 * o.Shards * o.Replicas)
 	if err != nil {
 		return nil, err
 	}
 	var remote strings.Builder
 	fmt.Fprintf(&remote, "<remote_servers><%s>", o.Name)
-	for s := range ports {
-		ports[s] = make([]node, o.Replicas)
+	for s := range layout {
+		layout[s] = make([]node, o.Replicas)
 		remote.WriteString("<shard><internal_replication>true</internal_replication>")
-		for r := range ports[s] {
-			ports[s][r] = node{tcp: free[0], interserver: free[1]}
-			free = free[2:]
-			fmt.Fprintf(&remote, "<replica><host>127.0.0.1</host><port>%d</port></replica>", ports[s][r].tcp)
+		for r := range layout[s] {
+			layout[s][r] = node{tcp: free[0], http: free[1], interserver: free[2]}
+			free = free[3:]
+			fmt.Fprintf(&remote, "<replica><host>127.0.0.1</host><port>%d</port></replica>", layout[s][r].tcp)
 		}
 		remote.WriteString("</shard>")
 	}
@@ -84,9 +88,9 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 		mu   sync.Mutex
 		errs []error
 	)
-	for s := range ports {
+	for s := range layout {
 		c.Shards[s] = make([]*Server, o.Replicas)
-		for r, p := range ports[s] {
+		for r, p := range layout[s] {
 			extra := fmt.Sprintf(`<interserver_http_host>127.0.0.1</interserver_http_host>
   <interserver_http_port>%d</interserver_http_port>
   <zookeeper><node><host>%s</host><port>%s</port></node><session_timeout_ms>10000</session_timeout_ms></zookeeper>
@@ -96,7 +100,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				srv, err := Start(ctx, Options{TCPPort: p.tcp, ExtraConfig: extra, ExtraProfile: o.ExtraProfile})
+				srv, err := Start(ctx, Options{TCPPort: p.tcp, HTTPPort: p.http, ExtraConfig: extra, ExtraProfile: o.ExtraProfile})
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

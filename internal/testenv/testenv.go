@@ -97,11 +97,19 @@ func Cluster(t testing.TB) *chserver.Cluster {
 		if zookeeper, clusterErr = zkserver.Start(ctx); clusterErr != nil {
 			return
 		}
-		cluster, clusterErr = chserver.StartCluster(ctx, chserver.ClusterOptions{Name: ClusterName, Shards: 2, Replicas: 2, ZooKeeper: zookeeper.Addr(),
-			// The first replica of each shard serves both inserts and
-			// reads, so a test reads what it wrote without waiting for
-			// replication.
-			ExtraProfile: "<load_balancing>in_order</load_balancing>"})
+		// A server that lost its port to another starting alongside
+		// (chosen free, taken before it bound) exits; try fresh ports.
+		for attempt := 0; attempt < 3; attempt++ {
+			cluster, clusterErr = chserver.StartCluster(ctx, chserver.ClusterOptions{Name: ClusterName, Shards: 2, Replicas: 2, ZooKeeper: zookeeper.Addr(),
+				// The first replica of each shard serves both inserts and
+				// reads, so a test reads what it wrote without waiting for
+				// replication.
+				ExtraProfile: "<load_balancing>in_order</load_balancing>"})
+			if clusterErr == nil || errors.Is(clusterErr, chserver.ErrNotInstalled) {
+				break
+			}
+			fmt.Fprintf(os.Stderr, "testenv: start clickhouse cluster (attempt %d): %v\n", attempt+1, clusterErr)
+		}
 	})
 	if clusterErr != nil {
 		switch {

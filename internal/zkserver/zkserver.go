@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/ports"
 )
 
 // ErrNotInstalled means Java or ZooKeeper's jar was not found.
@@ -53,10 +55,12 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("zkserver: %w", err)
 	}
 	s := &Server{dir: dir}
-	if s.port, err = freePort(); err != nil {
+	free, err := ports.Free(1)
+	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	s.port = free[0]
 	// A short tick keeps session expiry (and so a killed ClickHouse
 	// replica's ephemeral nodes) quick; 4lw "srvr" is for the readiness check.
 	cfg := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=30000\n4lw.commands.whitelist=srvr,ruok\n",
@@ -101,8 +105,13 @@ func (s *Server) Port() int { return s.port }
 func (s *Server) wait(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// Ready when it answers, and when it is this process that does:
+		// a port chosen free can be taken by another server starting
+		// alongside.
 		if mode, err := srvr(s.Addr()); err == nil && strings.Contains(mode, "Mode:") {
-			return nil
+			if mine, known := ports.ListenedBy(s.cmd.Process.Pid, s.port); mine || !known {
+				return nil
+			}
 		}
 		select {
 		case <-s.done:
@@ -153,13 +162,4 @@ func (s *Server) Close() error {
 		s.cmd = nil
 	}
 	return os.RemoveAll(s.dir)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("zkserver: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

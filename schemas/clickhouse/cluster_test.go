@@ -25,6 +25,13 @@ import (
 // one way cannot be migrated the other.
 func TestMigrateCluster(t *testing.T) {
 	c := testenv.Cluster(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range c.Nodes() {
+				t.Logf("server %s (pid %d):\n%s", n.Addr(), n.PID(), n.LogTail())
+			}
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	conns := map[*chserver.Server]driver.Conn{}
