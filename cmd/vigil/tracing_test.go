@@ -156,8 +156,11 @@ func TestTraceFromProducerToRevocation(t *testing.T) {
 
 	tps := api.Traceparents()
 	if want := "00-" + tid.String() + "-" + attempt.SpanContext().SpanID().String() + "-01"; len(tps) != 1 || tps[0] != want {
-		t.Errorf("the session API received traceparent %q, want one request with %q", tps, want)
+		t.Fatalf("the session API received traceparent %q, want one request with %q", tps, want)
 	}
+
+	t.Logf("one trace %s: producer %s → %s (fetch, decode, insert, commit) → anomaly → vigil.actions publish → vigil.actions process → revoke attempt %s → session API got traceparent %s",
+		tid, pid, batch.Name(), attempt.SpanContext().SpanID(), tps[0])
 
 	// No attribute of the trace names the subject.
 	for _, spans := range byName {
