@@ -3,7 +3,6 @@ package alerts_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,21 +16,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigilhq/vigil/alerts"
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/internal/testenv"
 )
-
-// The -update flag is registered only if no other test file of the binary
-// did, so that several golden tests can share it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files (alerts/rules/pipeline*.yaml) from the generator")
-	}
-}
-
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // The committed default output: operators load it as it is and run
 // `promtool test rules alerts/rules/pipeline_test.yaml`.
@@ -54,29 +41,12 @@ func defaultPipeline(t *testing.T) (rulefmt.RuleGroups, []byte) {
 	return groups, b
 }
 
-// golden compares got with the committed file at path (or rewrites it with -update).
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if updating() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date: run `go test ./alerts -run %s -update`", path, t.Name())
-	}
-}
-
 // TestPipelineRulesAreCommitted keeps alerts/rules/pipeline.yaml and its
 // promtool tests in sync with the generator.
 func TestPipelineRulesAreCommitted(t *testing.T) {
 	groups, b := defaultPipeline(t)
-	golden(t, pipelinePath, b)
-	golden(t, pipelineTestPath, pipelinePromtoolTests(t, groups))
+	golden.Check(t, pipelinePath, b)
+	golden.Check(t, pipelineTestPath, pipelinePromtoolTests(t, groups))
 }
 
 // TestPipelineRulesPromtool: promtool checks the generated rules and runs

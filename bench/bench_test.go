@@ -3,7 +3,6 @@ package bench_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,31 +11,8 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/bench"
+	"github.com/vigilhq/vigil/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./bench -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./bench -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // sink keeps burn's work from being optimized away.
 var sink uint64
@@ -250,7 +226,7 @@ func TestWriteTable(t *testing.T) {
 	if err := report().WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "report.golden"), b.Bytes())
 }
 
 func TestWriteJSONRoundTrip(t *testing.T) {

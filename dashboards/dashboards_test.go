@@ -1,9 +1,6 @@
 package dashboards_test
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,11 +15,10 @@ import (
 	"github.com/vigilhq/vigil/dashboards"
 	"github.com/vigilhq/vigil/detect"
 	"github.com/vigilhq/vigil/ingest"
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/revoke"
 	"github.com/vigilhq/vigil/slo"
 )
-
-var update = flag.Bool("update", false, "rewrite dashboards/json from the Go definitions")
 
 func all(t *testing.T) []dashboards.Generated {
 	t.Helper()
@@ -44,16 +40,7 @@ func TestJSONCommitted(t *testing.T) {
 		}
 		path := filepath.Join("json", g.UID+".json")
 		want[filepath.Base(path)] = true
-		if *update {
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, b) {
-			t.Errorf("%s is out of date (%v): run go test ./dashboards -update", path, err)
-		}
+		golden.Check(t, path, b)
 	}
 	files, _ := filepath.Glob(filepath.Join("json", "*.json"))
 	for _, f := range files {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/postmortem"
 	"github.com/vigilhq/vigil/postmortem/fixture"
 	"github.com/vigilhq/vigil/slo"
@@ -36,7 +38,7 @@ func TestTimeline(t *testing.T) {
 			if err := postmortem.WriteTimeline(&b, es, f); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "timeline/"+c.kind+"-"+c.subject+"."+f, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", "timeline", c.kind+"-"+c.subject+"."+f), b.Bytes())
 		}
 	}
 
@@ -97,7 +99,7 @@ func TestIncident(t *testing.T) {
 	if err := inc.WriteMarkdown(&md, 10); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "incident.md", md.Bytes())
+	golden.Check(t, filepath.Join("testdata", "incident.md"), md.Bytes())
 	for _, want := range []string{
 		"Token theft: a rotated refresh token replayed from another client starts",
 		"Credential-stuffing wave starts",

@@ -3,42 +3,18 @@ package postmortem_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/postmortem"
 	"github.com/vigilhq/vigil/postmortem/fixture"
 	"github.com/vigilhq/vigil/schemas/queries"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./postmortem -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./postmortem -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 const (
 	from = "2026-11-20T13:00:00Z"
@@ -87,7 +63,7 @@ func TestNamedQueries(t *testing.T) {
 			if err := tab.Write(&b, "table"); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "queries/"+c.name+".txt", b.Bytes())
+			golden.Check(t, filepath.Join("testdata", "queries", c.name+".txt"), b.Bytes())
 		})
 		covered[c.query] = true
 	}

@@ -2,7 +2,6 @@ package slo_test
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,11 +11,10 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/slo"
 )
-
-var update = flag.Bool("update", false, "rewrite alerts/rules/ from the generator")
 
 // The committed default output: operators can load it as it is, and run
 // `promtool test rules alerts/rules/slos_test.yaml`.
@@ -38,28 +36,11 @@ func defaultRules(t *testing.T) (rulefmt.RuleGroups, []byte) {
 	return groups, b
 }
 
-// golden compares got with the committed file at path (or rewrites it with -update).
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date: run `go test ./slo -run %s -update` (or `vigil rules generate --out alerts/rules`)", path, t.Name())
-	}
-}
-
 // TestRulesAreCommitted keeps alerts/rules/ in sync with the generator.
 func TestRulesAreCommitted(t *testing.T) {
 	groups, b := defaultRules(t)
-	golden(t, rulesPath, b)
-	golden(t, testsPath, promtoolTests(t, groups))
+	golden.Check(t, rulesPath, b)
+	golden.Check(t, testsPath, promtoolTests(t, groups))
 }
 
 // TestMarshalRejectsBadPromQL: the generated file goes through

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,32 +11,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/postmortem/fixture"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// goldenFile compares got with testdata/name, or rewrites it with -update.
-func goldenFile(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/vigil -run Postmortem -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test ./cmd/vigil -run Postmortem -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // TestPostmortemCommands is issue 10's acceptance 1 for the commands:
 // vigil timeline, incident and query on the fixture's incident, against
@@ -66,7 +42,7 @@ func TestPostmortemCommands(t *testing.T) {
 			t.Errorf("vigil %s: %v\n%s", strings.Join(c.args, " "), err, errOut)
 			continue
 		}
-		goldenFile(t, "postmortem/"+c.golden, out)
+		golden.Check(t, filepath.Join("testdata", "postmortem", c.golden), []byte(out))
 	}
 
 	html := filepath.Join(dir, "INC-1.html")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,13 +13,12 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/internal/testenv"
 	chschema "github.com/vigilhq/vigil/schemas/clickhouse"
 	"github.com/vigilhq/vigil/sim/score"
 	"github.com/vigilhq/vigil/sim/truth"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
@@ -85,25 +83,6 @@ func insertAnomalies(t *testing.T, ctx context.Context, conn driver.Conn, db str
 	}
 }
 
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // TestComputeGolden scores the hand-written truth file against the fixture
 // anomalies stored in a real ClickHouse and compares both renderings with
 // the golden files.
@@ -151,8 +130,8 @@ func TestComputeGolden(t *testing.T) {
 	if err := r.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "score.golden.txt", table.Bytes())
-	golden(t, "score.golden.json", js.Bytes())
+	golden.Check(t, filepath.Join("testdata", "score.golden.txt"), table.Bytes())
+	golden.Check(t, filepath.Join("testdata", "score.golden.json"), js.Bytes())
 }
 
 func anomaliesEqual(a, b score.Anomaly) bool {
