@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigilhq/vigil/internal/chserver"
+	"github.com/vigilhq/vigil/internal/golden"
 	"github.com/vigilhq/vigil/internal/testenv"
 )
 
@@ -117,4 +121,101 @@ func TestClickHouseCluster(t *testing.T) {
 	}
 	t.Logf("%d valid events, %d invalid, %d thefts through the cluster: stored, dead-lettered, detected and revoked once; replicas in step",
 		r.valid.Load(), r.invalid.Load(), r.thefts.Load())
+}
+
+// TestClusterDeployFiles keeps deploy/clickhouse-cluster in step with the
+// binary and proves it on the real cluster: vigil.sql is what `vigil
+// migrate --cluster vigil --print` prints (go test -run
+// TestClusterDeployFiles -update rewrites it), cluster.xml defines that
+// cluster with ZooKeeper and the DDL queue, macros.xml gives the macros the
+// DDL uses; applied by hand on the test cluster, vigil.sql makes the
+// tables, and `vigil migrate --cluster` afterwards records the versions
+// and finds nothing else to do.
+func TestClusterDeployFiles(t *testing.T) {
+	const dir = "../../deploy/clickhouse-cluster/"
+	out, _, err := run(t, nil, "migrate", "--cluster", "vigil", "--print")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, dir+"vigil.sql", []byte(out))
+	if _, _, err := run(t, nil, "migrate", "--print", "--status"); exitCode(err) != 2 {
+		t.Errorf("migrate --print --status: %v, want a usage error", err)
+	}
+
+	var cfg struct {
+		Remote struct {
+			Clusters []struct {
+				XMLName xml.Name
+				Shards  []struct {
+					Internal bool `xml:"internal_replication"`
+					Replicas []struct {
+						Host string `xml:"host"`
+					} `xml:"replica"`
+				} `xml:"shard"`
+			} `xml:",any"`
+		} `xml:"remote_servers"`
+		ZooKeeper []string `xml:"zookeeper>node>host"`
+		DDLPath   string   `xml:"distributed_ddl>path"`
+		Macros    struct {
+			Shard   string `xml:"shard"`
+			Replica string `xml:"replica"`
+		} `xml:"macros"`
+	}
+	for _, f := range []string{"cluster.xml", "macros.xml"} {
+		b, err := os.ReadFile(dir + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(b, &cfg); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if len(cfg.Remote.Clusters) != 1 || cfg.Remote.Clusters[0].XMLName.Local != "vigil" {
+		t.Fatalf("cluster.xml: remote_servers %+v, want the one cluster vigil.sql is for (vigil)", cfg.Remote.Clusters)
+	}
+	for i, s := range cfg.Remote.Clusters[0].Shards {
+		if !s.Internal || len(s.Replicas) < 2 {
+			t.Errorf("cluster.xml: shard %d has internal_replication %v and %d replicas; want true and at least 2", i+1, s.Internal, len(s.Replicas))
+		}
+	}
+	if len(cfg.ZooKeeper) == 0 || cfg.DDLPath == "" {
+		t.Errorf("cluster.xml: zookeeper %v, distributed_ddl path %q; ON CLUSTER needs both", cfg.ZooKeeper, cfg.DDLPath)
+	}
+	if cfg.Macros.Shard == "" || cfg.Macros.Replica == "" || !strings.Contains(out, "{shard}") || !strings.Contains(out, "{replica}") {
+		t.Errorf("macros.xml gives shard %q replica %q for the DDL's {shard} and {replica}", cfg.Macros.Shard, cfg.Macros.Replica)
+	}
+
+	// Applied by hand, under another database name, on the real cluster.
+	c := testenv.Cluster(t)
+	conn := testenv.Conn(t, c.Shards[0][0])
+	db := testenv.Database(t)
+	sql := strings.NewReplacer("vigil.", db+".", "/vigil/"+"schema", "/"+db+"/schema", "DATABASE IF NOT EXISTS vigil ", "DATABASE IF NOT EXISTS "+db+" ").Replace(out)
+	sql = regexp.MustCompile(`(/clickhouse/tables/vigil/\{shard\}/)vigil/`).ReplaceAllString(sql, "${1}"+db+"/")
+	sql = regexp.MustCompile(`Distributed\(vigil, vigil,`).ReplaceAllString(sql, "Distributed(vigil, "+db+",")
+	n := 0
+	for _, st := range strings.Split(sql, ";\n") {
+		var lines []string
+		for _, l := range strings.Split(st, "\n") {
+			if !strings.HasPrefix(l, "--") {
+				lines = append(lines, l)
+			}
+		}
+		if st := strings.TrimSpace(strings.Join(lines, "\n")); st != "" {
+			if err := conn.Exec(context.Background(), st); err != nil {
+				t.Fatalf("vigil.sql statement %d: %v\n%s", n+1, err, st)
+			}
+			n++
+		}
+	}
+	envs := map[string]string{"VIGIL_CLICKHOUSE_ADDR": c.Shards[0][0].Addr(), "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_CLUSTER": c.Name}
+	got, _, err := run(t, envs, "migrate")
+	if err != nil || !strings.Contains(got, "applied [1 2 3 4 5]") {
+		t.Fatalf("vigil migrate after vigil.sql: %v\n%s", err, got)
+	}
+	if k := count(t, conn, "SELECT count() FROM system.tables WHERE database = '"+db+"' AND engine = 'Distributed'"); k != 6 {
+		t.Errorf("%d Distributed tables after vigil.sql (%d statements), want 6", k, n)
+	}
+	if got, _, err := run(t, envs, "migrate", "--status"); err != nil || !strings.Contains(got, "0 pending") {
+		t.Errorf("vigil migrate --status: %v\n%s", err, got)
+	}
 }

@@ -191,6 +191,40 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (
 	return res, nil
 }
 
+// DDL returns every statement Migrate (cluster "") or MigrateCluster
+// would run on an empty database db, in order, without the records in
+// schema_migrations: the schema for a DBA to review or apply by hand
+// (`vigil migrate --print`). A later `vigil migrate` finds the tables
+// there and records the versions.
+func DDL(db, cluster string) ([]string, error) {
+	if !dbNameRE.MatchString(db) {
+		return nil, fmt.Errorf("migrate: bad database name %q", db)
+	}
+	if cluster != "" && !dbNameRE.MatchString(cluster) {
+		return nil, fmt.Errorf("migrate: bad cluster name %q", cluster)
+	}
+	migs, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{"CREATE DATABASE IF NOT EXISTS " + db}
+	if cluster != "" {
+		out[0] += " ON CLUSTER " + cluster
+	}
+	all := []string{schemaMigrationsTable}
+	for _, m := range migs {
+		all = append(all, m.Statements...)
+	}
+	stmts, err := forCluster(all, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	for _, st := range stmts {
+		out = append(out, strings.ReplaceAll(st, "${db}", db))
+	}
+	return out, nil
+}
+
 // forCluster returns stmts unchanged for one server, or their cluster forms.
 func forCluster(stmts []string, cluster string) ([]string, error) {
 	if cluster == "" {

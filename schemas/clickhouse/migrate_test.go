@@ -166,3 +166,39 @@ func migrated(t *testing.T) (driver.Conn, string) {
 	}
 	return conn, db
 }
+
+// TestDDLAppliedByHand applies what `vigil migrate --print` prints to an
+// empty database on one server: every table is there, and Migrate then
+// only records the versions. Bad names are refused.
+func TestDDLAppliedByHand(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.ClickHouse(t)
+	if testenv.ClusterMode() {
+		t.Log("on one server only: TestClusterDeployFiles (cmd/vigil) applies the cluster form")
+	}
+	conn := testenv.Conn(t, srv)
+	db := testenv.Database(t)
+	stmts, err := chschema.DDL(db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stmts {
+		if err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("statement %d: %v\n%s", i+1, err, s)
+		}
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&n); err != nil || n != uint64(len(chschema.RetainedTables)+2) {
+		t.Errorf("%d tables after the DDL (err %v), want %d: the retained ones, schema_migrations and the view", n, err, len(chschema.RetainedTables)+2)
+	}
+	res, err := chschema.Migrate(ctx, conn, db)
+	migs, _ := chschema.Migrations()
+	if err != nil || len(res.Applied) != len(migs) {
+		t.Errorf("Migrate after the DDL: applied %v, err %v; want every version recorded", res.Applied, err)
+	}
+	for _, c := range []struct{ db, cluster string }{{"bad-db", ""}, {"vigil", "bad cluster"}} {
+		if _, err := chschema.DDL(c.db, c.cluster); err == nil {
+			t.Errorf("DDL(%q, %q): no error", c.db, c.cluster)
+		}
+	}
+}
