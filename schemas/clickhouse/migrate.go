@@ -133,11 +133,9 @@ ORDER BY version`
 // other: that is an error naming the way it was made.
 func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (Result, error) {
 	var res Result
-	if !dbNameRE.MatchString(db) {
-		return res, fmt.Errorf("migrate: bad database name %q", db)
-	}
-	if cluster != "" && !dbNameRE.MatchString(cluster) {
-		return res, fmt.Errorf("migrate: bad cluster name %q", cluster)
+	t, err := newTarget(db, cluster)
+	if err != nil {
+		return res, err
 	}
 	migs, err := Migrations()
 	if err != nil {
@@ -146,16 +144,12 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (
 	if err := checkLayout(ctx, conn, db, cluster); err != nil {
 		return res, err
 	}
-	boot := []string{"CREATE DATABASE IF NOT EXISTS " + db}
-	if cluster != "" {
-		boot[0] += " ON CLUSTER " + cluster
-	}
-	stmts, err := forCluster([]string{schemaMigrationsTable}, cluster)
+	boot, err := t.bootstrap()
 	if err != nil {
-		return res, fmt.Errorf("migrate: bootstrap: %w", err)
+		return res, err
 	}
-	for _, s := range append(boot, stmts...) {
-		if err := exec(ctx, conn, strings.ReplaceAll(s, "${db}", db)); err != nil {
+	for _, s := range boot {
+		if err := exec(ctx, conn, s); err != nil {
 			return res, fmt.Errorf("migrate: bootstrap: %w", err)
 		}
 	}
@@ -172,12 +166,12 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (
 			continue
 		}
 		for i, orig := range m.Statements {
-			stmts, err := forCluster([]string{orig}, cluster)
+			stmts, err := t.expand(orig)
 			if err != nil {
 				return res, fmt.Errorf("migrate: %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 			for _, s := range stmts {
-				if err := exec(ctx, conn, strings.ReplaceAll(s, "${db}", db)); err != nil {
+				if err := exec(ctx, conn, s); err != nil {
 					return res, fmt.Errorf("migrate: %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 				}
 			}
@@ -197,48 +191,73 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (
 // (`vigil migrate --print`). A later `vigil migrate` finds the tables
 // there and records the versions.
 func DDL(db, cluster string) ([]string, error) {
-	if !dbNameRE.MatchString(db) {
-		return nil, fmt.Errorf("migrate: bad database name %q", db)
-	}
-	if cluster != "" && !dbNameRE.MatchString(cluster) {
-		return nil, fmt.Errorf("migrate: bad cluster name %q", cluster)
+	t, err := newTarget(db, cluster)
+	if err != nil {
+		return nil, err
 	}
 	migs, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	out := []string{"CREATE DATABASE IF NOT EXISTS " + db}
-	if cluster != "" {
-		out[0] += " ON CLUSTER " + cluster
-	}
-	all := []string{schemaMigrationsTable}
-	for _, m := range migs {
-		all = append(all, m.Statements...)
-	}
-	stmts, err := forCluster(all, cluster)
+	out, err := t.bootstrap()
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, err
 	}
-	for _, st := range stmts {
-		out = append(out, strings.ReplaceAll(st, "${db}", db))
+	for _, m := range migs {
+		for i, orig := range m.Statements {
+			stmts, err := t.expand(orig)
+			if err != nil {
+				return nil, fmt.Errorf("migrate: %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+			out = append(out, stmts...)
+		}
 	}
 	return out, nil
 }
 
-// forCluster returns stmts unchanged for one server, or their cluster forms.
-func forCluster(stmts []string, cluster string) ([]string, error) {
-	if cluster == "" {
-		return stmts, nil
+// target is where a schema goes: a database on one server (cluster "")
+// or on a cluster, both names checked.
+type target struct{ db, cluster string }
+
+func newTarget(db, cluster string) (target, error) {
+	if !dbNameRE.MatchString(db) {
+		return target{}, fmt.Errorf("migrate: bad database name %q", db)
 	}
-	var out []string
-	for _, s := range stmts {
-		cs, err := clusterStatements(s, cluster)
-		if err != nil {
+	if cluster != "" && !dbNameRE.MatchString(cluster) {
+		return target{}, fmt.Errorf("migrate: bad cluster name %q", cluster)
+	}
+	return target{db, cluster}, nil
+}
+
+// bootstrap returns the statements that create the database and
+// schema_migrations.
+func (t target) bootstrap() ([]string, error) {
+	db := "CREATE DATABASE IF NOT EXISTS " + t.db
+	if t.cluster != "" {
+		db += " ON CLUSTER " + t.cluster
+	}
+	stmts, err := t.expand(schemaMigrationsTable)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: bootstrap: %w", err)
+	}
+	return append([]string{db}, stmts...), nil
+}
+
+// expand returns the statements that make stmt (a migration statement,
+// ${db} unexpanded) on the target: itself on one server, its cluster
+// forms (cluster.go) on a cluster; ${db} replaced.
+func (t target) expand(stmt string) ([]string, error) {
+	stmts := []string{stmt}
+	if t.cluster != "" {
+		var err error
+		if stmts, err = clusterStatements(stmt, t.cluster); err != nil {
 			return nil, err
 		}
-		out = append(out, cs...)
 	}
-	return out, nil
+	for i := range stmts {
+		stmts[i] = strings.ReplaceAll(stmts[i], "${db}", t.db)
+	}
+	return stmts, nil
 }
 
 // checkLayout fails when the servers do not know cluster, or when db was
